@@ -1,0 +1,13 @@
+"""Built-in op declarations; importing this package registers them in REGISTRY."""
+
+from netc.compiler.ops import (  # noqa: F401  (imported for their registration side effect)
+    activation,
+    attention,
+    conv,
+    dense,
+    merge,
+    norm,
+    pool,
+    recurrent,
+    reshape,
+)

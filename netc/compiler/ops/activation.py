@@ -1,0 +1,42 @@
+"""Element-wise activations and Softmax."""
+
+from __future__ import annotations
+
+from netc.compiler.registry import A, Arg, L, Shape, ShapeError, fmt_shape, op
+
+
+def _same(a: A, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+for _name, _torch, _doc in [
+    ("ReLU", "nn.ReLU", "max(x, 0)"),
+    ("SiLU", "nn.SiLU", "x * sigmoid(x) (swish)"),
+    ("Sigmoid", "nn.Sigmoid", "1 / (1 + exp(-x))"),
+    ("Tanh", "nn.Tanh", "hyperbolic tangent"),
+]:
+    op(_name, f"Element-wise {_doc}.", [], infer=_same,
+       lower=lambda a, ins, out, _t=_torch: L(_t), category="activation")
+
+op("LeakyReLU", "Element-wise max(x, slope * x).",
+   [Arg("slope", "float", 0.01, doc="slope for negative inputs", min=0.0)],
+   infer=_same, lower=lambda a, ins, out: L("nn.LeakyReLU", *(() if a.slope == 0.01 else (a.slope,))),
+   category="activation", example="Conv2D(64, 4, stride=2, padding=1) → LeakyReLU(0.2)")
+op("GELU", "Gaussian error linear unit.",
+   [Arg("approximate", "str", "none", doc="'tanh' for the tanh approximation", choices=("none", "tanh"))],
+   infer=_same,
+   lower=lambda a, ins, out: L("nn.GELU", **({} if a.approximate == "none" else {"approximate": "tanh"})),
+   category="activation")
+
+
+def _softmax_infer(a: A, ins: list[Shape]) -> Shape:
+    (s,) = ins
+    if not -len(s) <= a.dim < len(s) or a.dim in (0, -len(s)):
+        raise ShapeError(f"Softmax(dim={a.dim}) is out of range for {fmt_shape(s)}",
+                         hint="dim counts from the batch axis 0; use -1 for the last axis")
+    return s
+
+
+op("Softmax", "Normalise to probabilities along `dim` (use raw logits with cross_entropy instead).",
+   [Arg("dim", "int", -1, doc="axis to normalise (0 is the batch axis)")],
+   infer=_softmax_infer, lower=lambda a, ins, out: L("nn.Softmax", dim=a.dim), category="activation")

@@ -1,0 +1,53 @@
+"""Merge ops joining several named tensors: Add, Multiply, Concat."""
+
+from __future__ import annotations
+
+from netc.compiler.registry import A, Arg, L, Shape, ShapeError, fmt_shape, op
+
+
+def _same_shapes(name: str):
+    def infer(a: A, ins: list[Shape]) -> Shape:
+        if len(ins) < 2:
+            raise ShapeError(f"{name} needs at least two inputs, got {len(ins)}",
+                             hint=f"name the tensors to join, e.g. {name}(body, in)")
+        first = ins[0]
+        for s in ins[1:]:
+            if s != first:
+                raise ShapeError(f"{name} of unequal shapes: {' and '.join(fmt_shape(x) for x in ins)}",
+                                 hint="match channels with a 1×1 Conv2D (or sizes with Dense) on the shortcut")
+        return first
+    return infer
+
+
+op("Add", "Element-wise sum of tensors of equal shape (residual connections).", [],
+   infer=_same_shapes("Add"), lower=lambda a, ins, out: L(None, forward=" + ".join(f"{{x{i}}}" for i in range(len(ins)))),
+   category="merge", arity="many", example="Add(body, in) → ReLU")
+op("Multiply", "Element-wise product of tensors of equal shape (gating).", [],
+   infer=_same_shapes("Multiply"),
+   lower=lambda a, ins, out: L(None, forward=" * ".join(f"{{x{i}}}" for i in range(len(ins)))),
+   category="merge", arity="many", example="Multiply(gate, value)")
+
+
+def _concat_infer(a: A, ins: list[Shape]) -> Shape:
+    if len(ins) < 2:
+        raise ShapeError(f"Concat needs at least two inputs, got {len(ins)}", hint="e.g. Concat(a, b)")
+    rank = len(ins[0])
+    ax = a.axis if a.axis >= 0 else rank + a.axis
+    if not 1 <= ax < rank:
+        raise ShapeError(f"Concat axis {a.axis} is out of range for {fmt_shape(ins[0])}",
+                         hint="axis counts from the batch axis 0; channels are axis 1, -1 is the last axis")
+    total: int | str = 0
+    for s in ins:
+        if len(s) != rank or any(s[i] != ins[0][i] for i in range(rank) if i != ax):
+            raise ShapeError(f"Concat on axis {a.axis} needs equal sizes on every other axis: "
+                             f"{' and '.join(fmt_shape(x) for x in ins)}",
+                             hint="concatenate along the axis that differs (axis=1 for channels, -1 for features)")
+        total = total + s[ax] if isinstance(total, int) and isinstance(s[ax], int) else f"{total}+{s[ax]}"
+    return (*ins[0][:ax], total, *ins[0][ax + 1:])
+
+
+op("Concat", "Concatenate tensors along `axis` (1 = channels/features; batch is axis 0).",
+   [Arg("axis", "int", 1, doc="axis to join along (0 is the batch axis; -1 the last)")],
+   infer=_concat_infer,
+   lower=lambda a, ins, out: L(None, forward="torch.cat([{xs}], dim=" + str(a.axis) + ")"),
+   category="merge", arity="many", example="Concat(b1, b2, b3, b4)")

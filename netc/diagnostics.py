@@ -1,0 +1,147 @@
+"""Source spans, diagnostics and the one error hierarchy of netc.
+
+Every mistake a user can make ends up as a :class:`Diagnostic`: a kind, a
+message, a hint and a :class:`Span` into the user's text. Rendering follows the
+compiler convention ``file:line:col: error[kind]: message`` followed by the
+source line with carets under the offending text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A range in a source file; lines and columns are 1-based, end is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @staticmethod
+    def point(file: str, line: int, col: int, width: int = 1) -> Span:
+        """A span of ``width`` characters on one line."""
+        return Span(file, line, col, line, col + max(width, 1))
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located problem: what is wrong, where, and how to fix it."""
+
+    kind: str  # yaml, schema, syntax, name, arg, shape, graph, import, data, cli, io
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    severity: str = "error"
+
+    def render(self, source: str | None = None) -> str:
+        """Render as ``file:line:col: error[kind]: message``, source line, carets, hint."""
+        loc = f"{self.span.file}:{self.span.line}:{self.span.col}: " if self.span else ""
+        out = [f"{loc}{self.severity}[{self.kind}]: {self.message}"]
+        if self.span and source is not None:
+            lines = source.splitlines()
+            if 1 <= self.span.line <= len(lines):
+                text = lines[self.span.line - 1].expandtabs(1)
+                end = self.span.end_col if self.span.end_line == self.span.line else len(text) + 1
+                width = max(1, min(end, len(text) + 1) - self.span.col)
+                out.append(f"    {text}")
+                out.append("    " + " " * (self.span.col - 1) + "^" * width)
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return "\n".join(out)
+
+    def to_json(self) -> dict:
+        """The dict an editor plugin consumes (``netc check --format json``)."""
+        s = self.span
+        return {
+            "file": s.file if s else None,
+            "line": s.line if s else None,
+            "column": s.col if s else None,
+            "end_line": s.end_line if s else None,
+            "end_column": s.end_col if s else None,
+            "severity": self.severity,
+            "code": self.kind,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class NetcError(Exception):
+    """Base of every error netc reports to a user; carries one or more diagnostics."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 *, kind: str | None = None, diagnostics: list[Diagnostic] | None = None,
+                 source: str | None = None):
+        if diagnostics is None:
+            diagnostics = [Diagnostic(kind or self.kind, message, span, hint)]
+        self.diagnostics = diagnostics
+        self.source = source
+        super().__init__(message)
+
+    @property
+    def span(self) -> Span | None:
+        return self.diagnostics[0].span
+
+    @property
+    def hint(self) -> str | None:
+        return self.diagnostics[0].hint
+
+    def __str__(self) -> str:
+        return "\n".join(d.render(self.source) for d in self.diagnostics)
+
+
+class SpecError(NetcError):
+    """The spec file is malformed: YAML, schema, grammar, names, arguments or shapes."""
+
+    kind = "spec"
+
+
+class ShapeError(SpecError):
+    """Raised by shape rules; the checker adds the span of the offending call."""
+
+    kind = "shape"
+
+
+class DataError(NetcError):
+    """The data given to the runner does not fit the spec or cannot be read."""
+
+    kind = "data"
+
+
+class CheckpointError(NetcError):
+    """A checkpoint is missing, corrupt, unsafe or belongs to another spec."""
+
+    kind = "checkpoint"
+
+
+class UsageError(NetcError):
+    """The command line is wrong (exit code 2)."""
+
+    kind = "cli"
+
+
+@dataclass
+class DiagnosticBag:
+    """Collects independent diagnostics so several can be reported at once."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, d: Diagnostic) -> None:
+        self.items.append(d)
+
+    def extend(self, err: NetcError) -> None:
+        self.items.extend(err.diagnostics)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def diagnostics_json(diags: list[Diagnostic]) -> str:
+    """Serialise diagnostics as a JSON list."""
+    return json.dumps([d.to_json() for d in diags], indent=2)
