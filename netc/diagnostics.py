@@ -28,6 +28,15 @@ class Span:
         return Span(file, line, col, line, col + max(width, 1))
 
 
+# Source texts by file name, so a diagnostic in an imported file renders its own line.
+SOURCES: dict[str, str] = {}
+
+
+def remember_source(file: str, text: str) -> None:
+    """Register a file's text for rendering diagnostics that point into it."""
+    SOURCES[file] = text
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One located problem: what is wrong, where, and how to fix it."""
@@ -42,8 +51,8 @@ class Diagnostic:
         """Render as ``file:line:col: error[kind]: message``, source line, carets, hint."""
         loc = f"{self.span.file}:{self.span.line}:{self.span.col}: " if self.span else ""
         out = [f"{loc}{self.severity}[{self.kind}]: {self.message}"]
-        if self.span and source is not None:
-            lines = source.splitlines()
+        if self.span and (self.span.file in SOURCES or source is not None):
+            lines = SOURCES.get(self.span.file, source or "").splitlines()
             if 1 <= self.span.line <= len(lines):
                 text = lines[self.span.line - 1].expandtabs(1)
                 end = self.span.end_col if self.span.end_line == self.span.line else len(text) + 1

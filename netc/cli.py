@@ -1,0 +1,247 @@
+"""The ``netc`` command line.
+
+Exit codes: 0 success, 1 invalid spec / data / run failure, 2 command-line misuse,
+3 training diverged (NaN/Inf loss), 130 interrupted. Torch is imported only by the
+commands that need it, so ``netc check`` stays editor-fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from netc.diagnostics import Diagnostic, NetcError, UsageError, diagnostics_json
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports misuse as one clean line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error[cli]: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="netc", description="Check, compile and train neural-network spec files.")
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+
+    c = sub.add_parser("check", help="check syntax, schema, names and shapes (no torch)")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("--max-params", type=int, default=None, help="refuse models with more parameters per layer")
+
+    s = sub.add_parser("summary", help="layer table: output shapes, parameters, MACs, memory")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.add_argument("--batch-size", type=int, default=1, metavar="B")
+    s.add_argument("--model", default=None, help="which model of a multi-model spec")
+
+    sub.add_parser("ops", help="list every op with its arguments").add_argument(
+        "--format", choices=["text", "json"], default="text")
+    sc = sub.add_parser("schema", help="print the JSON Schema of spec files")
+    sc.add_argument("-o", "--output", default=None, help="write to a file instead of stdout")
+
+    cp = sub.add_parser("compile", help="emit standalone PyTorch source (or TorchScript / ONNX)")
+    cp.add_argument("file", metavar="FILE")
+    cp.add_argument("-o", "--output", default=None)
+    cp.add_argument("--format", choices=["python", "torchscript", "onnx", "ir"], default="python")
+    cp.add_argument("--model", default=None)
+    opt = cp.add_mutually_exclusive_group()
+    opt.add_argument("-O0", dest="opt", action="store_const", const=0)
+    opt.add_argument("-O1", dest="opt", action="store_const", const=1)
+    opt.add_argument("-O2", dest="opt", action="store_const", const=2)
+    cp.add_argument("--passes", default=None, help="comma-separated pass names (overrides -O)")
+    cp.add_argument("--explain", action="store_true", help="print the IR after each pass that changed it")
+    cp.add_argument("--train-mode", action="store_true", help="compile the training graph (no inference passes)")
+
+    for name, helptext in (("train", "train a spec on its data"),):
+        t = sub.add_parser(name, help=helptext)
+        t.add_argument("file", metavar="FILE")
+        t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a train setting, e.g. --set train.epochs=3")
+        t.add_argument("--out", default=None, help="run directory (default runs/<name>)")
+        t.add_argument("--resume", default=None, metavar="RUN_DIR")
+        t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+        t.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+        t.add_argument("--nproc-per-node", type=int, default=None, help="launch N processes (DDP)")
+    e = sub.add_parser("eval", help="evaluate a trained run or checkpoint")
+    e.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
+    e.add_argument("--spec", default=None)
+    e.add_argument("--split", default="test", choices=["train", "val", "test"])
+    e.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    pr = sub.add_parser("predict", help="write predictions for a file of inputs")
+    pr.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
+    pr.add_argument("inputs", nargs="?", default=None, metavar="INPUTS", help=".npy/.npz/.csv file")
+    pr.add_argument("--spec", default=None)
+    pr.add_argument("-o", "--output", default=None, help="predictions file (.csv or .npy)")
+    pr.add_argument("-n", "--num-samples", type=int, default=None, help="GAN: samples to generate")
+    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    return p
+
+
+def _version() -> str:
+    from netc import __version__
+
+    return f"netc {__version__}"
+
+
+def _print_diags(diags: list[Diagnostic], fmt: str = "text", source: str | None = None) -> None:
+    if fmt == "json":
+        print(diagnostics_json(diags))
+        return
+    for d in diags:
+        print(d.render(source), file=sys.stderr)
+    errors = sum(d.severity == "error" for d in diags)
+    if errors > 1:
+        print(f"{errors} errors", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from netc.compiler.check import check_file
+    from netc.compiler.elaborate import DEFAULT_MAX_PARAMS
+
+    all_diags: list[Diagnostic] = []
+    status = EXIT_OK
+    for f in args.files:
+        try:
+            prog = check_file(f, args.max_params or DEFAULT_MAX_PARAMS)
+            all_diags.extend(prog.extra.get("warnings", []))
+            if args.format == "text":
+                for w in prog.extra.get("warnings", []):
+                    print(w.render(), file=sys.stderr)
+                parts = [f"{g.name}: {g.params:,} params, output {g.output_type}" for g in prog.graphs.values()]
+                print(f"{f}: ok ({'; '.join(parts) or 'blocks only'})")
+        except NetcError as e:
+            status = EXIT_INVALID
+            all_diags.extend(e.diagnostics)
+            if args.format == "text":
+                _print_diags(e.diagnostics, "text", e.source)
+    if args.format == "json":
+        print(diagnostics_json(all_diags))
+    return status
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from netc.compiler.check import check_file
+    from netc.compiler.summary import summarize
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    prog = check_file(args.file)
+    graphs = _select(prog, args.model)
+    reports = [summarize(g, args.batch_size) for g in graphs]
+    if args.format == "json":
+        print(json.dumps(reports[0] if len(reports) == 1 else {r["name"]: r for r in reports}, indent=2))
+    else:
+        from netc.compiler.summary import render_text
+
+        for r in reports:
+            print(render_text(r))
+    return EXIT_OK
+
+
+def _select(prog, model: str | None):
+    if model is None:
+        return list(prog.graphs.values())
+    if model not in prog.graphs:
+        raise UsageError(f"no model named {model!r}; this spec has: {', '.join(prog.graphs)}")
+    return [prog.graphs[model]]
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    import netc.compiler.ops  # noqa: F401
+    from netc.compiler.registry import REGISTRY
+
+    ops = REGISTRY.all()
+    if args.format == "json":
+        print(json.dumps([{"name": o.name, "signature": o.signature(), "doc": o.doc, "category": o.category,
+                           "aliases": list(o.aliases),
+                           "args": [{"name": a.name, "kind": a.kind, "required": a.required, "doc": a.doc,
+                                     "default": None if a.required else a.default,
+                                     "choices": list(a.choices) if a.choices else None} for a in o.args]}
+                          for o in ops], indent=2, default=list))
+        return EXIT_OK
+    cat = None
+    for o in sorted(ops, key=lambda o: (o.category, o.name)):
+        if o.category != cat:
+            cat = o.category
+            print(f"\n{cat}:")
+        alias = f"  (alias: {', '.join(o.aliases)})" if o.aliases else ""
+        print(f"  {o.signature()}{alias}\n      {o.doc}")
+        for a in o.args:
+            print(f"      {a.name:<17} {a.kind:<10} {a.doc}")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from netc.dsl.schema import schema_text
+
+    text = schema_text()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from netc.backend.compile_cmd import run_compile
+
+    return run_compile(args)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from netc.runner.cli import run_train
+
+    return run_train(args)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from netc.runner.cli import run_eval
+
+    return run_eval(args)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from netc.runner.cli import run_predict
+
+    return run_predict(args)
+
+
+COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema": cmd_schema,
+            "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``netc`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.cmd:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.cmd](args)
+    except UsageError as e:
+        print(f"netc: error[cli]: {e.diagnostics[0].message}", file=sys.stderr)
+        if e.hint:
+            print(f"  hint: {e.hint}", file=sys.stderr)
+        return EXIT_USAGE
+    except NetcError as e:
+        _print_diags(e.diagnostics, "text", e.source)
+        return getattr(e, "exit_code", EXIT_INVALID)
+    except KeyboardInterrupt:
+        print("netc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

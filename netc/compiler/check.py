@@ -1,0 +1,43 @@
+"""The front end as one function: spec text → checked Program (no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netc.compiler.elaborate import DEFAULT_MAX_PARAMS, elaborate
+from netc.compiler.ir import Program
+from netc.diagnostics import SpecError, Span
+
+MAX_FILE_BYTES = 2_000_000
+
+
+def read_source(path: str | Path) -> bytes:
+    """Read a spec file, turning OS errors into located SpecErrors."""
+    p = Path(path)
+    where = Span(str(path), 1, 1, 1, 2)
+    if p.is_dir():
+        raise SpecError(f"{path} is a directory, not a spec file", where, "pass a .yaml file", kind="io")
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(f"{path} is {size:,} bytes; spec files are limited to {MAX_FILE_BYTES:,}", where,
+                            "a spec describes a model, not data: keep data in separate files", kind="io")
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"no such file: {path}", None, "check the path", kind="io") from None
+    except PermissionError:
+        raise SpecError(f"cannot read {path}: permission denied", None, kind="io") from None
+    except OSError as e:
+        raise SpecError(f"cannot read {path}: {e.strerror}", None, kind="io") from None
+
+
+def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS) -> Program:
+    """Parse, validate, elaborate and shape-check a spec; raises SpecError with every diagnostic."""
+    from netc.dsl.spec import read_spec
+
+    return elaborate(read_spec(text, file), max_params)
+
+
+def check_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
+    """:func:`check_text` on a file."""
+    return check_text(read_source(path), str(path), max_params)

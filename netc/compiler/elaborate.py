@@ -1,0 +1,526 @@
+"""Elaborate a parsed Spec into IR graphs: expand blocks and repetitions, resolve names,
+bind and check arguments against the registry, and infer every tensor's shape.
+
+Independent mistakes are all reported: a failing node poisons only the tensors
+that depend on it, so one error does not cascade into many.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from netc.compiler import ops as _ops  # noqa: F401  registers the built-in ops
+from netc.compiler.ir import Graph, Input, Node, Program, TensorType
+from netc.compiler.registry import REGISTRY, A, Arg, OpDef, fmt_shape, numel
+from netc.diagnostics import Diagnostic, NetcError, ShapeError, Span, SpecError
+from netc.dsl import ast
+from netc.dsl.chain import arith
+from netc.dsl.spec import REQUIRED, BlockDef, Entry, ModelDef, Spec
+
+MAX_BLOCK_DEPTH = 32
+MAX_NODES = 100_000
+DEFAULT_MAX_PARAMS = 4_000_000_000
+MAX_ACTIVATION = 2**31  # elements per sample of any one tensor
+
+
+NO_INPUT: Any = "<no input>"  # implicit input of a multi-input model's first node
+
+
+class _Failed(Exception):
+    """Raised after a diagnostic was recorded, to abandon the current chain."""
+
+
+@dataclass
+class _Scope:
+    """Names visible while elaborating one model or one block instance."""
+
+    spec: Spec
+    prefix: str
+    params: dict[str, Any]
+    entries: tuple[Entry, ...]
+    implicit: Callable[[], str | None]
+    env: dict[str, str | None] = field(default_factory=dict)  # spec name → tensor (None: poisoned)
+    results: dict[int, str | None] = field(default_factory=dict)
+    visiting: list[int] = field(default_factory=list)
+
+    def index_of(self, name: str) -> int | None:
+        for i, e in enumerate(self.entries):
+            if e.name == name:
+                return i
+        return None
+
+
+class Elaborator:
+    """Builds one Graph per model of a Spec."""
+
+    def __init__(self, spec: Spec, max_params: int = DEFAULT_MAX_PARAMS):
+        self.spec = spec
+        self.max_params = max_params
+        self.diags: list[Diagnostic] = []
+        self.block_stack: list[str] = []
+        self.call_stack: list[tuple[str, Span]] = []
+
+    # -------------------------------------------------------------- driver
+    def program(self) -> Program:
+        graphs: dict[str, Graph] = {}
+        for m in self.spec.models:
+            g = self.model(m)
+            if g is not None:
+                graphs[m.name] = g
+        if self.diags:
+            errors = [d for d in self.diags if d.severity == "error"]
+            if errors:
+                raise SpecError("spec", diagnostics=self.diags, source=self.spec.source)
+        return Program(self.spec.name, self.spec.file, graphs, self.spec.train, self.spec.source,
+                       {"warnings": [d for d in self.diags if d.severity != "error"]})
+
+    def model(self, m: ModelDef) -> Graph | None:
+        self.nodes: list[Node] = []
+        self.types: dict[str, TensorType | None] = {}
+        self.used: set[str] = set()
+        inputs = []
+        for d in m.inputs:
+            t = TensorType(("N", *d.shape), d.dtype)
+            inputs.append(Input(d.name, t, d.span))
+            self.types[d.name] = t
+            self.used.add(d.name)
+        default = inputs[0].name if len(inputs) == 1 else NO_INPUT
+        scope = _Scope(self.spec, "", {}, m.entries, lambda: default)
+        for i in m.inputs:
+            scope.env[i.name] = i.name
+        if default is not NO_INPUT:
+            scope.env["in"] = default
+        out = self.entries(scope)
+        if out is None:
+            return None
+        self.warn_unused(scope, out)
+        return Graph(m.name, tuple(inputs), tuple(self.nodes), (out,), True, m.span)
+
+    def warn_unused(self, scope: _Scope, out: str) -> None:
+        live = {out}
+        for n in reversed(self.nodes):
+            if n.name in live:
+                live.update(n.inputs)
+        for e in scope.entries:
+            t = scope.env.get(e.name or "")
+            if e.name and t and t not in live:
+                self.diags.append(Diagnostic("graph", f"node '{e.name}' is never used", e.span,
+                                             "use it in a later node (e.g. Add or Concat) or remove it",
+                                             severity="warning"))
+
+    # -------------------------------------------------------------- entries and chains
+    def entries(self, scope: _Scope) -> str | None:
+        """Elaborate all entries; return the tensor of the output entry (``out`` or the last)."""
+        for i in range(len(scope.entries)):
+            self.resolve_entry(scope, i)
+        if not scope.entries:
+            return None
+        oi = scope.index_of("out")
+        return scope.results.get(oi if oi is not None else len(scope.entries) - 1)
+
+    def resolve_entry(self, scope: _Scope, i: int, ref_span: Span | None = None) -> str | None:
+        if i in scope.results:
+            return scope.results[i]
+        e = scope.entries[i]
+        if i in scope.visiting:
+            cyc = [scope.entries[j].name for j in scope.visiting[scope.visiting.index(i):]] + [e.name]
+            self.error("graph", f"cycle: {' → '.join(str(c) for c in cyc)}", ref_span or e.span,
+                       "a node cannot depend on itself; break the loop")
+            scope.results[i] = None
+            return None
+        scope.visiting.append(i)
+
+        def implicit() -> str | None:
+            if i == 0:
+                return scope.implicit()
+            return self.resolve_entry(scope, i - 1)
+
+        try:
+            single = len(e.chain.steps) == 1 and e.chain.steps[0].repeat == 1
+            t = self.chain(e.chain, scope, implicit, e.name, single)
+        except _Failed:
+            t = None
+        scope.visiting.remove(i)
+        scope.results[i] = t
+        if e.name:
+            scope.env[e.name] = t
+        return t
+
+    def lookup(self, scope: _Scope, name: str, span: Span) -> str | None:
+        """Tensor for a spec name (an input, ``in``, or a named entry, resolved on demand)."""
+        if name in scope.env and scope.index_of(name) is None:
+            return scope.env[name]
+        i = scope.index_of(name)
+        if i is not None:
+            if i in scope.results:
+                return scope.results[i]
+            return self.resolve_entry(scope, i, span)
+        if name in scope.env:
+            return scope.env[name]
+        names = [*scope.env, *(e.name for e in scope.entries if e.name)]
+        sug = difflib.get_close_matches(name, names, n=1)
+        self.error("name", f"undefined name '{name}'", span,
+                   f"did you mean '{sug[0]}'?" if sug else f"defined names: {', '.join(names) or 'none'}")
+        raise _Failed
+
+    def chain(self, chain: ast.Chain, scope: _Scope, implicit: Callable[[], str | None],
+              entry: str | None, single: bool) -> str | None:
+        cur: str | None = None
+        started = False
+        for k, step in enumerate(chain.steps):
+            c = step.call
+            is_ref = c.bare and step.repeat == 1 and (c.name in scope.env or scope.index_of(c.name) is not None) \
+                and c.name not in (entry,)
+            if is_ref:
+                if k != 0:
+                    self.error("graph", f"reference to '{c.name}' in the middle of a chain", c.span,
+                               f"a chain can start from a name; to join tensors use Add({c.name}) or Concat({c.name})")
+                    raise _Failed
+                cur = self.lookup(scope, c.name, c.span)
+                if cur is None:
+                    raise _Failed
+                started = True
+                continue
+            if c.bare and c.name == entry and REGISTRY.get(c.name) is None:
+                self.error("graph", f"cycle: '{entry}' uses itself", c.span, "a node cannot depend on itself")
+                raise _Failed
+            opdef = REGISTRY.get(c.name)
+            block = self.find_block(scope.spec, c.name)
+            if opdef is None and block is None:
+                self.unknown(c, scope)
+                raise _Failed
+            for _ in range(step.repeat):
+                if not started:
+                    is_merge = opdef is not None and opdef.arity == "many" and bool(c.args)
+                    if not is_merge:
+                        cur = implicit()
+                        if cur is NO_INPUT:
+                            self.error("graph", f"'{c.name}' has no input: this model has several inputs",
+                                       c.span, "start the chain with an input name, e.g. `image → Conv2D(...)`")
+                            raise _Failed
+                        if cur is None:
+                            raise _Failed  # the previous node failed and was reported
+                    started = True
+                if block is not None:
+                    cur = self.expand_block(block, c, scope, cur, entry)
+                else:
+                    name = self.fresh(scope.prefix, entry, c.name, single)
+                    cur = self.apply(opdef, c, scope, cur, name)
+                if cur is None:
+                    raise _Failed
+        return cur
+
+    def unknown(self, c: ast.Call, scope: _Scope) -> None:
+        blocks = list(self.namespace(scope.spec))
+        names = [*scope.env, *(e.name for e in scope.entries if e.name)]
+        sug = REGISTRY.suggest(c.name, blocks + names)
+        if sug:
+            hint = f"did you mean '{sug}'?"
+        else:
+            hint = "see `netc ops` for the list of ops"
+        what = "unknown op or name" if c.bare else "unknown op"
+        self.error("name", f"{what} '{c.name}'", c.span, hint)
+
+    def fresh(self, prefix: str, entry: str | None, op: str, single: bool) -> str:
+        """A stable, readable, unique node name: ``head``, ``conv2d_1``, ``res_1_conv2d``."""
+        if entry and single and prefix + entry not in self.used:
+            name = prefix + entry
+        else:
+            base = prefix + (f"{entry}_" if entry else "") + op.lower().replace(".", "_")
+            name, n = base, 0
+            while name in self.used:
+                n += 1
+                name = f"{base}_{n}"
+        self.used.add(name)
+        return name
+
+    # -------------------------------------------------------------- blocks
+    def namespace(self, spec: Spec) -> dict[str, tuple[BlockDef, Spec]]:
+        ns = {n: (b, spec) for n, b in spec.blocks.items()}
+        for alias, sub in spec.imports.items():
+            for n, b in sub.blocks.items():
+                ns[f"{alias}.{n}"] = (b, sub)
+        return ns
+
+    def find_block(self, spec: Spec, name: str) -> tuple[BlockDef, Spec] | None:
+        return self.namespace(spec).get(name)
+
+    def expand_block(self, found: tuple[BlockDef, Spec], c: ast.Call, scope: _Scope, cur: str | None,
+                     entry: str | None) -> str | None:
+        b, bspec = found
+        if b.name in self.block_stack or len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            self.error("graph", f"block '{b.name}' uses itself (recursion: {' → '.join([*self.block_stack, b.name])})",
+                       c.span, "blocks cannot call themselves; repeat with `Block(...) * n` instead")
+            return None
+        params = self.bind_block(b, c, scope)
+        if params is None:
+            return None
+        inst = self.fresh(scope.prefix, entry, c.name, False)
+        inner = _Scope(bspec, inst + "_", params, b.entries, lambda: cur)
+        inner.env["in"] = cur
+        self.block_stack.append(b.name)
+        self.call_stack.append((c.name + ("(" + ", ".join(map(_show, params.values())) + ")" if params else ""),
+                                c.span))
+        try:
+            out = self.entries(inner)
+        finally:
+            self.block_stack.pop()
+            self.call_stack.pop()
+        return out
+
+    def bind_block(self, b: BlockDef, c: ast.Call, scope: _Scope) -> dict[str, Any] | None:
+        sig = f"{b.name}({', '.join(p.name if p.default is REQUIRED else f'{p.name}={p.default}' for p in b.params)})"
+        if len(c.args) > len(b.params):
+            self.error("arg", f"block {b.name} takes {len(b.params)} argument{'s' * (len(b.params) != 1)}, "
+                              f"got {len(c.args)}", c.span, f"call it as {sig}")
+            return None
+        vals: dict[str, Any] = {}
+        try:
+            for p, e in zip(b.params, c.args):
+                vals[p.name] = self.value(e, scope, None)
+            for kw in c.kwargs:
+                if kw.name not in [p.name for p in b.params]:
+                    sug = difflib.get_close_matches(kw.name, [p.name for p in b.params], n=1)
+                    self.error("arg", f"block {b.name} has no parameter '{kw.name}'", kw.span,
+                               f"did you mean '{sug[0]}'?" if sug else f"call it as {sig}")
+                    return None
+                if kw.name in vals:
+                    self.error("arg", f"parameter '{kw.name}' of {b.name} is given twice", kw.span)
+                    return None
+                vals[kw.name] = self.value(kw.value, scope, None)
+        except _Failed:
+            return None
+        for p in b.params:
+            if p.name not in vals:
+                if p.default is REQUIRED:
+                    self.error("arg", f"block {b.name} is missing parameter '{p.name}'", c.span,
+                               f"call it as {sig}")
+                    return None
+                vals[p.name] = p.default
+        return vals
+
+    # -------------------------------------------------------------- ops
+    def value(self, e: ast.Expr, scope: _Scope, kind: str | None) -> Any:
+        """Evaluate an argument expression (block parameters substituted)."""
+        if isinstance(e, ast.Num | ast.Str):
+            return e.value
+        if isinstance(e, ast.Word):
+            if e.name in scope.params:
+                return scope.params[e.name]
+            if kind == "ref":
+                return e.name
+            return {"true": True, "false": False, "none": None, "null": None}.get(e.name.lower(), e.name)
+        if isinstance(e, ast.ListExpr):
+            return tuple(self.value(i, scope, None) for i in e.items)
+        if isinstance(e, ast.BinOp):
+            a, b = self.value(e.left, scope, None), self.value(e.right, scope, None)
+            if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b)):
+                self.error("arg", f"arithmetic needs numbers, got {a!r} {e.op} {b!r}", e.span)
+                raise _Failed
+            try:
+                return arith(e.op, a, b, e.span)
+            except NetcError as err:
+                self.diags.extend(err.diagnostics)
+                raise _Failed from None
+        raise AssertionError(e)  # pragma: no cover
+
+    def check_kind(self, op: OpDef, a: Arg, v: Any, span: Span) -> Any:
+        """Validate one argument value against its declaration; return it normalised."""
+        def bad(expected: str) -> None:
+            self.error("arg", f"{op.name} argument '{a.name}' expects {expected}, got {v!r}", span,
+                       f"signature: {op.signature()}")
+            raise _Failed
+
+        def is_int(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool)
+
+        if v is None:
+            if a.nullable:
+                return None
+            bad("a value")
+        k = a.kind
+        if k == "int" and not is_int(v):
+            bad("an integer")
+        if k == "float":
+            if not (is_int(v) or isinstance(v, float)):
+                bad("a number")
+            v = float(v)
+        if k == "bool" and not isinstance(v, bool):
+            bad("true or false")
+        if k == "ints" and not (isinstance(v, tuple) and all(is_int(x) for x in v)):
+            bad("a list of integers, e.g. [64, 4, 4]")
+        if k == "int2" and not (is_int(v) or (isinstance(v, tuple) and len(v) == 2 and all(is_int(x) for x in v))):
+            bad("an integer or a pair [h, w]")
+        if k == "ref" and not isinstance(v, str):
+            bad("a node name")
+        if k == "int_or_str" and not (is_int(v) or isinstance(v, str)
+                                      or (isinstance(v, tuple) and all(is_int(x) for x in v))):
+            bad("an integer, a pair or one of " + ", ".join(a.choices or ()))
+        if k in ("str", "int_or_str") and isinstance(v, str) and a.choices and v not in a.choices:
+            sug = difflib.get_close_matches(v, list(a.choices), n=1)
+            self.error("arg", f"{op.name} argument '{a.name}' must be one of {', '.join(a.choices)}, got {v!r}",
+                       span, f"did you mean '{sug[0]}'?" if sug else None)
+            raise _Failed
+        if k == "str" and not isinstance(v, str):
+            bad("one of " + ", ".join(a.choices or ()) if a.choices else "a word")
+        nums = [v] if isinstance(v, int | float) and not isinstance(v, bool) else \
+            list(v) if isinstance(v, tuple) and k in ("int2", "ints", "int_or_str") and a.name != "shape" else []
+        for x in nums:
+            if a.min is not None and x < a.min:
+                what = "positive" if a.min == 1 else f"at least {a.min}"
+                self.error("arg", f"{op.name} argument '{a.name}' must be {what}, got {x}", span,
+                           f"signature: {op.signature()}")
+                raise _Failed
+            if a.max is not None and x > a.max:
+                self.error("arg", f"{op.name} argument '{a.name}' must be at most {a.max}, got {x}", span)
+                raise _Failed
+        return v
+
+    def bind(self, op: OpDef, c: ast.Call, scope: _Scope) -> tuple[dict[str, Any], list[tuple[str, Span]]]:
+        """Bind a call's arguments to the op's declaration; returns (values, refs to extra inputs)."""
+        refs: list[tuple[str, Span]] = []
+        pos = list(c.args)
+        if op.arity == "many":
+            for e in pos:
+                if not isinstance(e, ast.Word):
+                    self.error("arg", f"{op.name} takes names of tensors to join, got an expression", _span(e),
+                               f"e.g. {op.name}(body, in)")
+                    raise _Failed
+                refs.append((e.name, e.span))
+            pos = []
+        if len(pos) > len(op.args):
+            self.error("arg", f"{op.name} takes at most {len(op.args)} positional argument"
+                              f"{'s' * (len(op.args) != 1)}, got {len(pos)}", c.span, f"signature: {op.signature()}")
+            raise _Failed
+        vals: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        for a, e in zip(op.args, pos):
+            vals[a.name] = self.value(e, scope, a.kind)
+            spans[a.name] = _span(e)
+        for kw in c.kwargs:
+            a = op.arg(kw.name)
+            if a is None:
+                sug = difflib.get_close_matches(kw.name, [x.name for x in op.args], n=1)
+                self.error("arg", f"{op.name} has no argument '{kw.name}'", kw.span,
+                           f"did you mean '{sug[0]}'?" if sug else f"signature: {op.signature()}")
+                raise _Failed
+            if kw.name in vals:
+                self.error("arg", f"{op.name} argument '{kw.name}' is given twice", kw.span,
+                           f"signature: {op.signature()}")
+                raise _Failed
+            vals[kw.name] = self.value(kw.value, scope, a.kind)
+            spans[kw.name] = _span(kw.value)
+        for a in op.args:
+            if a.name not in vals:
+                if a.required:
+                    self.error("arg", f"{op.name} is missing argument '{a.name}'", c.span,
+                               f"signature: {op.signature()}")
+                    raise _Failed
+                vals[a.name] = a.default
+            elif not (vals[a.name] is None and a.nullable):
+                vals[a.name] = self.check_kind(op, a, vals[a.name], spans[a.name])
+            if a.kind == "ref" and vals[a.name] is not None:
+                refs.append((vals[a.name], spans.get(a.name, c.span)))
+        return vals, refs
+
+    def apply(self, op: OpDef, c: ast.Call, scope: _Scope, cur: str | None, name: str) -> str | None:
+        vals, refs = self.bind(op, c, scope)
+        inputs = [cur] if cur is not None else []
+        for r, sp in refs:
+            t = self.lookup(scope, r, sp)
+            if t is None:
+                raise _Failed
+            inputs.append(t)
+        types = [self.types.get(t) for t in inputs]
+        if any(t is None for t in types):
+            raise _Failed  # an upstream node already failed and was reported
+        for t in types:
+            if t.dtype != op.input_dtype and op.arity != "many":
+                if op.input_dtype == "int64":
+                    self.error("shape", f"{op.name} expects integer ids, got {t.dtype} input {fmt_shape(t.shape)}",
+                               c.span, "declare the input as {shape: [T], dtype: int64}")
+                else:
+                    self.error("shape", f"{op.name} expects float input, got {t.dtype} ids {fmt_shape(t.shape)}",
+                               c.span, "map token ids to vectors with Embedding(vocab, dim) first")
+                raise _Failed
+        shapes = [t.shape for t in types]
+        a = A(vals)
+        try:
+            out = op.infer(a, shapes)
+            params = op.params(a, shapes)
+            macs = op.macs(a, shapes, out)
+        except ShapeError as e:
+            d = e.diagnostics[0]
+            self.diags.append(Diagnostic("shape", d.message + self.where(), c.span, d.hint))
+            raise _Failed from None
+        except Exception as e:  # a plugin's (or our) shape rule crashed: still a located message
+            self.error("internal", f"{op.name} shape rule failed: {type(e).__name__}: {e}", c.span,
+                       "this is a bug in the op's declaration; please report it")
+            raise _Failed from None
+        if params > self.max_params:
+            self.error("resource", f"{op.name} would hold {params:,} parameters "
+                                   f"({_bytes(params * 4)} in float32); the limit is {self.max_params:,}",
+                       c.span, "use smaller sizes, or raise the limit with --max-params")
+            raise _Failed
+        per_sample = numel(tuple(d for d in out[1:] if isinstance(d, int)))
+        if per_sample is not None and per_sample > MAX_ACTIVATION:
+            self.error("resource", f"{op.name} output {fmt_shape(out)} has {per_sample:,} elements per sample "
+                                   f"({_bytes(per_sample * 4)} in float32)", c.span, "use smaller sizes")
+            raise _Failed
+        if len(self.nodes) >= MAX_NODES:
+            self.error("resource", f"the model has more than {MAX_NODES:,} nodes", c.span)
+            raise _Failed
+        args = tuple((k, v) for k, v in vals.items() if op.arg(k) is None or op.arg(k).kind != "ref")
+        line = _line(self.spec, c.span)
+        node = Node(name, op.name, args, tuple(inputs), TensorType(out, op.output_dtype), c.span, params, macs, line)
+        self.nodes.append(node)
+        self.types[name] = node.type
+        return name
+
+    def error(self, kind: str, message: str, span: Span | None, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(kind, message + self.where(), span, hint))
+
+    def where(self) -> str:
+        """`` (in Res(32) at line 10)`` for errors found inside a block instance."""
+        if not self.call_stack:
+            return ""
+        name, sp = self.call_stack[-1]
+        return f" (in {name} called at line {sp.line})"
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v).lower()
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return str(v)
+
+
+def _span(e: ast.Expr) -> Span:
+    return e.span
+
+
+def _line(spec: Spec, span: Span | None) -> str:
+    from netc.diagnostics import SOURCES
+
+    if span is None:
+        return ""
+    text = SOURCES.get(span.file, "")
+    lines = text.splitlines()
+    return f"{span.file.rsplit('/', 1)[-1]}:{span.line}" if 0 < span.line <= len(lines) else ""
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def elaborate(spec: Spec, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
+    """Spec → Program of checked, shaped graphs; raises SpecError with every diagnostic."""
+    return Elaborator(spec, max_params).program()

@@ -1,0 +1,350 @@
+"""Read a spec document: YAML → schema validation → a Spec of chains with spans.
+
+The structure is checked by the JSON Schema first (every violation reported,
+located); after that this module can trust types and only parses the chain
+strings and block headers.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netc.diagnostics import Diagnostic, NetcError, Span, SpecError, remember_source
+from netc.dsl import ast
+from netc.dsl.chain import parse_chain
+from netc.dsl.yamlload import YMap, YNode, YScalar, YSeq, load_yaml, node_at, to_python
+
+REQUIRED = object()
+DEFAULT_INPUT = "x"
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    """A declared model input: per-sample shape and dtype."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A named node (``stem: Conv2D(...) → ReLU``) or the whole chain of a chain-only model."""
+
+    name: str | None
+    chain: ast.Chain
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    """A block parameter, possibly with a default."""
+
+    name: str
+    default: object
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """A parameterised user block."""
+
+    name: str
+    params: tuple[Param, ...]
+    entries: tuple[Entry, ...]
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    """One model: its inputs and its entries."""
+
+    name: str
+    inputs: tuple[InputDecl, ...]
+    entries: tuple[Entry, ...]
+    span: Span
+
+
+@dataclass
+class Spec:
+    """A parsed spec file."""
+
+    file: str
+    source: str
+    name: str
+    models: list[ModelDef]
+    blocks: dict[str, BlockDef]
+    train: dict | None
+    train_node: YNode | None
+    root: YMap
+    imports: dict[str, Spec] = field(default_factory=dict)
+
+
+def _scalar_mapper(s: YScalar):
+    def to_span(start: int, end: int) -> Span:
+        l1, c1 = s.pos(start)
+        l2, c2 = s.pos(max(start, end - 1))
+        return Span(s.span.file, l1, c1, l2, c2 + 1)
+    return to_span
+
+
+def _schema_errors(root: YNode, data: object, file: str) -> list[Diagnostic]:
+    import jsonschema
+
+    from netc.dsl.schema import load_schema
+
+    schema = load_schema()
+    validator = jsonschema.Draft7Validator(schema)
+    diags: list[Diagnostic] = []
+    seen: set[tuple] = set()
+    for err in sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))):
+        for d in _explain(err, root, file, schema):
+            key = (d.span.line if d.span else 0, d.span.col if d.span else 0, d.message)
+            if key not in seen:
+                seen.add(key)
+                diags.append(d)
+    return diags
+
+
+def _leaf_errors(err):
+    """For oneOf/anyOf failures, the most relevant sub-errors (jsonschema's best_match heuristic)."""
+    import jsonschema
+
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        best = jsonschema.exceptions.best_match(err.context)
+        if best is not None and best.validator not in ("oneOf", "anyOf", "not"):
+            return [best]
+        if best is not None:
+            return _leaf_errors(best)
+    return [err]
+
+
+def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
+    path = list(err.absolute_path)
+    node = node_at(root, path) if root is not None else None
+    span = node.span if node is not None else Span(file, 1, 1, 1, 2)
+    where = "/".join(str(p) for p in path) or "the document"
+    if err.validator == "additionalProperties" and isinstance(node, YMap):
+        allowed = list(err.schema.get("properties", {}))
+        out = []
+        for k, _ in node.items:
+            if k.value not in allowed and str(k.value) in str(err.message):
+                sug = difflib.get_close_matches(str(k.value), allowed, n=1)
+                hint = f"did you mean '{sug[0]}'?" if sug else f"allowed keys: {', '.join(allowed)}"
+                out.append(Diagnostic("schema", f"unknown key '{k.value}' in {where}", k.span, hint))
+        if out:
+            return out
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return [Diagnostic("schema", f"missing key '{missing}' in {where}",
+                           Span(span.file, span.line, span.col, span.line, span.col + 1),
+                           f"add `{missing}:`")]
+    if err.validator == "oneOf" and not path and err.validator_value and "models" in str(err.validator_value):
+        return [Diagnostic("schema", "a spec needs either `model:` or `models:` (not both)",
+                           Span(file, 1, 1, 1, 2), "add `model: Dense(10)` or a `models:` mapping")]
+    if err.validator == "propertyNames":
+        bad = err.instance
+        if isinstance(node, YMap):
+            for k, _ in node.items:
+                if k.value == bad:
+                    span = k.span
+        hint = ("block names start with a capital letter, e.g. Res(c)" if path and path[-1] == "blocks"
+                else "names are identifiers: letters, digits, _")
+        return [Diagnostic("schema", f"invalid name {bad!r} in {where}", span, hint)]
+    leaves = _leaf_errors(err)
+    if leaves[0] is not err:
+        return [d for leaf in leaves for d in _explain(leaf, root, file, schema)]
+    desc = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
+    msg = err.message
+    if err.validator == "type":
+        msg = f"{where}: expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"[:200]
+    elif err.validator == "const":
+        msg = f"{where}: expected {err.validator_value!r}, got {err.instance!r}"
+    elif err.validator == "enum":
+        sug = difflib.get_close_matches(str(err.instance), [str(v) for v in err.validator_value], n=1)
+        return [Diagnostic("schema", f"{where}: {err.instance!r} is not one of {err.validator_value}", span,
+                           f"did you mean '{sug[0]}'?" if sug else None)]
+    else:
+        msg = f"{where}: {msg}"[:240]
+    return [Diagnostic("schema", msg, span, desc[:160] or None)]
+
+
+def _chain_of(node: YNode, file: str) -> ast.Chain:
+    """A chain from a string, or from a list of strings / single-key ``{Op: {args}}`` mappings."""
+    if isinstance(node, YScalar):
+        return parse_chain(str(node.value), _scalar_mapper(node))
+    steps: list[ast.Step] = []
+    assert isinstance(node, YSeq)
+    for item in node.items:
+        if isinstance(item, YScalar):
+            steps.extend(parse_chain(str(item.value), _scalar_mapper(item)).steps)
+        else:
+            assert isinstance(item, YMap) and len(item.items) == 1
+            key, val = item.items[0]
+            kwargs: list[ast.KwArg] = []
+            refs: list[ast.Expr] = []
+            if isinstance(val, YMap):
+                for k, v in val.items:
+                    if k.value == "inputs" and isinstance(v, YSeq):
+                        refs.extend(ast.Word(str(r.value), r.span) for r in v.items if isinstance(r, YScalar))
+                        continue
+                    kwargs.append(ast.KwArg(str(k.value), _yaml_expr(v), k.span))
+            call = ast.Call(str(key.value), tuple(refs), tuple(kwargs), key.span, bare=False)
+            steps.append(ast.Step(call, 1, item.span))
+    return ast.Chain(tuple(steps), node.span)
+
+
+def _yaml_expr(v: YNode) -> ast.Expr:
+    if isinstance(v, YSeq):
+        return ast.ListExpr(tuple(_yaml_expr(i) for i in v.items), v.span)
+    assert isinstance(v, YScalar)
+    if isinstance(v.value, bool) or v.value is None:
+        return ast.Word(str(v.value).lower() if v.value is not None else "none", v.span)
+    if isinstance(v.value, int | float):
+        return ast.Num(v.value, v.span)
+    if v.style is None:
+        return ast.Word(str(v.value), v.span)
+    return ast.Str(str(v.value), v.span)
+
+
+def _entries(node: YNode, file: str, errors: list[Diagnostic]) -> tuple[Entry, ...]:
+    out = []
+    if isinstance(node, YMap):
+        for k, v in node.items:
+            try:
+                out.append(Entry(str(k.value), _chain_of(v, file), k.span))
+            except NetcError as e:
+                errors.extend(e.diagnostics)
+    else:
+        try:
+            out.append(Entry(None, _chain_of(node, file), node.span))
+        except NetcError as e:
+            errors.extend(e.diagnostics)
+    return tuple(out)
+
+
+def _inputs(node: YNode | None, errors: list[Diagnostic], fallback: Span) -> tuple[InputDecl, ...]:
+    if node is None:
+        return ()
+
+    def tensor(name: str, n: YNode, span: Span) -> InputDecl:
+        if isinstance(n, YMap):
+            shape_node = n.get("shape")
+            dtype = n.get("dtype")
+            dt = str(dtype.value) if isinstance(dtype, YScalar) else "float32"
+        else:
+            shape_node, dt = n, "float32"
+        dims = tuple(i.value for i in shape_node.items) if isinstance(shape_node, YSeq) else ()
+        return InputDecl(name, dims, dt, span)
+
+    if isinstance(node, YSeq) or (isinstance(node, YMap) and node.get("shape") is not None
+                                  and isinstance(node.get("shape"), YSeq)):
+        return (tensor(DEFAULT_INPUT, node, node.span),)
+    assert isinstance(node, YMap)
+    return tuple(tensor(str(k.value), v, k.span) for k, v in node.items)
+
+
+def _block_header(key: YScalar) -> tuple[str, tuple[Param, ...]]:
+    text = str(key.value)
+    if "(" not in text:
+        return text, ()
+    chain = parse_chain(text, _scalar_mapper(key))
+    call = chain.steps[0].call
+    params: list[Param] = []
+    for a in call.args:
+        if not isinstance(a, ast.Word):
+            raise SpecError(f"block parameters are names, got {text!r}", a.span,
+                            "write a block header like Res(c, stride=1)", kind="syntax")
+        params.append(Param(a.name, REQUIRED, a.span))
+    from netc.dsl.chain import literal
+
+    for kw in call.kwargs:
+        params.append(Param(kw.name, literal(kw.value), kw.span))
+    names = [p.name for p in params]
+    for p in params:
+        if names.count(p.name) > 1:
+            raise SpecError(f"block parameter '{p.name}' is declared twice", p.span, kind="syntax")
+    return call.name, tuple(params)
+
+
+def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] = ()) -> Spec:
+    """Load, validate and parse a spec; raises SpecError carrying every independent diagnostic."""
+    source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    remember_source(file, source.lstrip("\ufeff"))
+    root = load_yaml(text, file)
+    if not isinstance(root, YMap):
+        span = root.span if root is not None else Span(file, 1, 1, 1, 2)
+        raise SpecError("a spec is a YAML mapping with at least `netc: 1` and `model:`", span,
+                        "start from examples/mnist_mlp.yaml", kind="schema", source=source)
+    data = to_python(root)
+    errors = _schema_errors(root, data, file)
+    if errors:
+        raise SpecError("schema", diagnostics=errors, source=source)
+    fallback = root.span
+    name_node = root.get("name")
+    name = str(name_node.value) if isinstance(name_node, YScalar) else Path(file).stem.replace("-", "_")
+    if not name.isidentifier():
+        name = "model"
+    blocks: dict[str, BlockDef] = {}
+    bnode = root.get("blocks")
+    if isinstance(bnode, YMap):
+        for k, v in bnode.items:
+            try:
+                bname, params = _block_header(k)
+            except NetcError as e:
+                errors.extend(e.diagnostics)
+                continue
+            if bname in blocks:
+                errors.append(Diagnostic("name", f"block '{bname}' is defined twice", k.span))
+                continue
+            blocks[bname] = BlockDef(bname, params, _entries(v, file, errors), k.span, file)
+    models: list[ModelDef] = []
+    if root.get("model") is not None:
+        models.append(ModelDef(name, _inputs(root.get("input"), errors, fallback),
+                               _entries(root.get("model"), file, errors), root.key_node("model").span))
+    mnode = root.get("models")
+    if isinstance(mnode, YMap):
+        for k, v in mnode.items:
+            assert isinstance(v, YMap)
+            models.append(ModelDef(str(k.value), _inputs(v.get("input"), errors, k.span),
+                                   _entries(v.get("model"), file, errors), k.span))
+    for m in models:
+        if not m.inputs:
+            errors.append(Diagnostic("schema", f"model '{m.name}' declares no input", m.span,
+                                     "add `input: [1, 28, 28]` (per-sample shape; the batch axis is implicit)"))
+    imports: dict[str, Spec] = {}
+    inode = root.get("imports")
+    if isinstance(inode, YMap):
+        for k, v in inode.items:
+            try:
+                imports[str(k.value)] = _import(str(v.value), file, v.span, _seen + (file,))
+            except NetcError as e:
+                errors.extend(e.diagnostics)
+    if errors:
+        raise SpecError("spec", diagnostics=errors, source=source)
+    train = to_python(root.get("train")) if root.get("train") is not None else None
+    return Spec(file, source, name, models, blocks, train, root.get("train"), root, imports)
+
+
+def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
+    base = Path(file).parent if file not in ("<string>", "<stdin>") else Path.cwd()
+    path = (base / rel).resolve()
+    if str(path) in seen:
+        raise SpecError(f"import cycle: {rel} imports this file again", span, kind="import")
+    if not path.is_file():
+        raise SpecError(f"cannot import {rel}: no such file ({path})", span,
+                        "paths are relative to the importing spec file", kind="import")
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise SpecError(f"cannot read {rel}: {e.strerror}", span, kind="import") from None
+    try:
+        return read_spec(text, str(path), seen)
+    except SpecError as e:
+        # The imported file's own diagnostics, plus one located at the import line.
+        lead = Diagnostic("import", f"imported spec {rel} has errors", span, None)
+        raise SpecError("import", diagnostics=[lead, *e.diagnostics], source=None) from None
