@@ -35,12 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("--max-params", type=int, default=None, help="refuse models with more parameters per layer")
+    _param_flag(c)
 
     s = sub.add_parser("summary", help="layer table: output shapes, parameters, MACs, memory")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--format", choices=["text", "json"], default="text")
     s.add_argument("--batch-size", type=int, default=1, metavar="B")
     s.add_argument("--model", default=None, help="which model of a multi-model spec")
+    _param_flag(s)
 
     sub.add_parser("ops", help="list every op with its arguments").add_argument(
         "--format", choices=["text", "json"], default="text")
@@ -59,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--passes", default=None, help="comma-separated pass names (overrides -O)")
     cp.add_argument("--explain", action="store_true", help="print the IR after each pass that changed it")
     cp.add_argument("--train-mode", action="store_true", help="compile the training graph (no inference passes)")
+    _param_flag(cp)
 
     for name, helptext in (("train", "train a spec on its data"),):
         t = sub.add_parser(name, help=helptext)
@@ -70,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
         t.add_argument("--force", action="store_true", help="overwrite an existing run directory")
         t.add_argument("--nproc-per-node", type=int, default=None, help="launch N processes (DDP)")
+        _param_flag(t)
     e = sub.add_parser("eval", help="evaluate a trained run or checkpoint")
     e.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--spec", default=None)
@@ -84,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("-n", "--num-samples", type=int, default=None, help="GAN: samples to generate")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     return p
+
+
+def _param_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a value of the spec's params: mapping, e.g. --param classes=100")
 
 
 def _version() -> str:
@@ -107,11 +116,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from netc.compiler.check import check_file
     from netc.compiler.elaborate import DEFAULT_MAX_PARAMS
 
+    from netc.compiler.check import parse_param_overrides
+
+    overrides = parse_param_overrides(args.params)
     all_diags: list[Diagnostic] = []
     status = EXIT_OK
     for f in args.files:
         try:
-            prog = check_file(f, args.max_params or DEFAULT_MAX_PARAMS)
+            prog = check_file(f, args.max_params or DEFAULT_MAX_PARAMS, overrides)
             all_diags.extend(prog.extra.get("warnings", []))
             if args.format == "text":
                 for w in prog.extra.get("warnings", []):
@@ -134,7 +146,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    prog = check_file(args.file)
+    from netc.compiler.check import parse_param_overrides
+
+    prog = check_file(args.file, params=parse_param_overrides(args.params))
     graphs = _select(prog, args.model)
     reports = [summarize(g, args.batch_size) for g in graphs]
     if args.format == "json":

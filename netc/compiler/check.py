@@ -31,13 +31,33 @@ def read_source(path: str | Path) -> bytes:
         raise SpecError(f"cannot read {path}: {e.strerror}", None, kind="io") from None
 
 
-def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS) -> Program:
-    """Parse, validate, elaborate and shape-check a spec; raises SpecError with every diagnostic."""
+def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS,
+               params: dict[str, object] | None = None) -> Program:
+    """Parse, validate, elaborate and shape-check a spec; raises SpecError with every diagnostic.
+
+    ``params`` override the spec's ``params:`` defaults.
+    """
     from netc.dsl.spec import read_spec
 
-    return elaborate(read_spec(text, file), max_params)
+    return elaborate(read_spec(text, file, overrides=params), max_params)
 
 
-def check_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
+def check_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,
+               params: dict[str, object] | None = None) -> Program:
     """:func:`check_text` on a file."""
-    return check_text(read_source(path), str(path), max_params)
+    return check_text(read_source(path), str(path), max_params, params)
+
+
+def parse_param_overrides(items: list[str]) -> dict[str, object]:
+    """``["classes=100", "size=32"]`` → ``{"classes": 100, "size": 32}`` (YAML 1.2 scalar typing)."""
+    from netc.diagnostics import UsageError
+    from netc.dsl.yamlload import YScalar, load_yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param expects NAME=VALUE, got {item!r}", hint="e.g. --param classes=100")
+        node = load_yaml(raw or "''", "<--param>")
+        out[key.strip()] = node.value if isinstance(node, YScalar) else raw
+    return out

@@ -88,7 +88,7 @@ class Elaborator:
             self.types[d.name] = t
             self.used.add(d.name)
         default = inputs[0].name if len(inputs) == 1 else NO_INPUT
-        scope = _Scope(self.spec, "", {}, m.entries, lambda: default)
+        scope = _Scope(self.spec, "", dict(self.spec.params), m.entries, lambda: default)
         for i in m.inputs:
             scope.env[i.name] = i.name
         if default is not NO_INPUT:
@@ -259,7 +259,7 @@ class Elaborator:
         if params is None:
             return None
         inst = self.fresh(scope.prefix, entry, c.name, False)
-        inner = _Scope(bspec, inst + "_", params, b.entries, lambda: cur)
+        inner = _Scope(bspec, inst + "_", {**bspec.params, **params}, b.entries, lambda: cur)
         inner.env["in"] = cur
         self.block_stack.append(b.name)
         self.call_stack.append((c.name + ("(" + ", ".join(map(_show, params.values())) + ")" if params else ""),

@@ -141,6 +141,10 @@ def build_schema() -> dict[str, Any]:
             "netc": {"const": 1, "description": "spec language version (1)"},
             "name": {"type": "string", "pattern": NAME_KEY, "description": "model name (run directory, class name)"},
             "description": {"type": "string", "description": "free text"},
+            "params": {"type": "object", "propertyNames": {"pattern": NAME_KEY},
+                       "additionalProperties": {"type": ["integer", "number", "boolean", "string"]},
+                       "description": "spec-wide parameters with defaults (e.g. classes: 10, size: 224), usable in "
+                                      "chains and input shapes and overridable with --param classes=100"},
             "imports": {"type": "object", "propertyNames": {"pattern": NAME_KEY},
                         "additionalProperties": {"type": "string", "description": "path of a spec file, "
                                                  "relative to this one; its blocks are used as alias.Block"},

@@ -82,6 +82,7 @@ class Spec:
     train_node: YNode | None
     root: YMap
     imports: dict[str, Spec] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)  # spec-wide parameters (after overrides)
 
 
 def _scalar_mapper(s: YScalar):
@@ -227,7 +228,8 @@ def _entries(node: YNode, file: str, errors: list[Diagnostic]) -> tuple[Entry, .
     return tuple(out)
 
 
-def _inputs(node: YNode | None, errors: list[Diagnostic], fallback: Span) -> tuple[InputDecl, ...]:
+def _inputs(node: YNode | None, errors: list[Diagnostic], fallback: Span,
+            params: dict[str, object]) -> tuple[InputDecl, ...]:
     if node is None:
         return ()
 
@@ -238,7 +240,12 @@ def _inputs(node: YNode | None, errors: list[Diagnostic], fallback: Span) -> tup
             dt = str(dtype.value) if isinstance(dtype, YScalar) else "float32"
         else:
             shape_node, dt = n, "float32"
-        dims = tuple(i.value for i in shape_node.items) if isinstance(shape_node, YSeq) else ()
+        dims = tuple(params.get(i.value, i.value) if isinstance(i.value, str) else i.value
+                     for i in shape_node.items) if isinstance(shape_node, YSeq) else ()
+        for d, i in zip(dims, shape_node.items if isinstance(shape_node, YSeq) else ()):
+            if isinstance(d, bool) or not isinstance(d, int | str) or (isinstance(d, int) and d < 1):
+                errors.append(Diagnostic("schema", f"input size must be a positive integer or a name, got {d!r}",
+                                         i.span, "e.g. input: [1, 28, 28] or [T, 8]"))
         return InputDecl(name, dims, dt, span)
 
     if isinstance(node, YSeq) or (isinstance(node, YMap) and node.get("shape") is not None
@@ -271,8 +278,12 @@ def _block_header(key: YScalar) -> tuple[str, tuple[Param, ...]]:
     return call.name, tuple(params)
 
 
-def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] = ()) -> Spec:
-    """Load, validate and parse a spec; raises SpecError carrying every independent diagnostic."""
+def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] = (),
+              overrides: dict[str, object] | None = None) -> Spec:
+    """Load, validate and parse a spec; raises SpecError carrying every independent diagnostic.
+
+    ``overrides`` replace values of the spec's ``params:`` (``--param classes=100``).
+    """
     source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     remember_source(file, source.lstrip("\ufeff"))
     root = load_yaml(text, file)
@@ -285,6 +296,19 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
     if errors:
         raise SpecError("schema", diagnostics=errors, source=source)
     fallback = root.span
+    spec_params = to_python(root.get("params")) if root.get("params") is not None else {}
+    for k, v in (overrides or {}).items():
+        if k not in spec_params:
+            sug = difflib.get_close_matches(k, list(spec_params), n=1)
+            errors.append(Diagnostic("cli", f"--param {k}: this spec has no parameter '{k}'",
+                                     root.key_node("params").span if root.get("params") is not None else None,
+                                     f"did you mean '{sug[0]}'?" if sug else
+                                     f"parameters: {', '.join(spec_params) or 'none (add a params: mapping)'}"))
+        elif type(v) is not type(spec_params[k]) and not (isinstance(v, int) and isinstance(spec_params[k], float)):
+            errors.append(Diagnostic("cli", f"--param {k}={v!r}: expected {type(spec_params[k]).__name__} like the "
+                                            f"default {spec_params[k]!r}", None))
+        else:
+            spec_params[k] = v
     name_node = root.get("name")
     name = str(name_node.value) if isinstance(name_node, YScalar) else Path(file).stem.replace("-", "_")
     if not name.isidentifier():
@@ -304,13 +328,13 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
             blocks[bname] = BlockDef(bname, params, _entries(v, file, errors), k.span, file)
     models: list[ModelDef] = []
     if root.get("model") is not None:
-        models.append(ModelDef(name, _inputs(root.get("input"), errors, fallback),
+        models.append(ModelDef(name, _inputs(root.get("input"), errors, fallback, spec_params),
                                _entries(root.get("model"), file, errors), root.key_node("model").span))
     mnode = root.get("models")
     if isinstance(mnode, YMap):
         for k, v in mnode.items:
             assert isinstance(v, YMap)
-            models.append(ModelDef(str(k.value), _inputs(v.get("input"), errors, k.span),
+            models.append(ModelDef(str(k.value), _inputs(v.get("input"), errors, k.span, spec_params),
                                    _entries(v.get("model"), file, errors), k.span))
     for m in models:
         if not m.inputs:
@@ -327,7 +351,7 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
     if errors:
         raise SpecError("spec", diagnostics=errors, source=source)
     train = to_python(root.get("train")) if root.get("train") is not None else None
-    return Spec(file, source, name, models, blocks, train, root.get("train"), root, imports)
+    return Spec(file, source, name, models, blocks, train, root.get("train"), root, imports, spec_params)
 
 
 def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
@@ -343,7 +367,7 @@ def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
     except OSError as e:
         raise SpecError(f"cannot read {rel}: {e.strerror}", span, kind="import") from None
     try:
-        return read_spec(text, str(path), seen)
+        return read_spec(text, str(path), seen)  # an imported spec uses its own parameter defaults
     except SpecError as e:
         # The imported file's own diagnostics, plus one located at the import line.
         lead = Diagnostic("import", f"imported spec {rel} has errors", span, None)
