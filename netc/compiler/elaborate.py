@@ -160,7 +160,7 @@ class Elaborator:
             return self.resolve_entry(scope, i, span)
         if name in scope.env:
             return scope.env[name]
-        names = [*scope.env, *(e.name for e in scope.entries if e.name)]
+        names = list(dict.fromkeys([*scope.env, *(e.name for e in scope.entries if e.name)]))
         sug = difflib.get_close_matches(name, names, n=1)
         self.error("name", f"undefined name '{name}'", span,
                    f"did you mean '{sug[0]}'?" if sug else f"defined names: {', '.join(names) or 'none'}")

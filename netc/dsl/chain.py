@@ -16,15 +16,16 @@ OffsetMapper = Callable[[int, int], Span]
 # Malformed chains and the label each failure gets (lark's match_examples idiom).
 # tests/test_chain.py loops over this same table.
 SYNTAX_EXAMPLES: dict[str, list[str]] = {
-    "missing arrow between two layers": ["Dense(10) ReLU", "ReLU Dense(3)"],
-    "chain ends with an arrow": ["Dense(10) →", "ReLU ->"],
+    "missing arrow between two layers": ["Dense(10) ReLU", "ReLU Dense(3)", "A → Dense(10) ReLU",
+                                         "A → B C", "A(1) → B(2) C(3)", "Res(2) * 2 ReLU", "A → Res(2) * 2 ReLU"],
+    "chain ends with an arrow": ["Dense(10) →", "ReLU ->", "A → Dense(10) →", "A → B ->"],
     "chain starts with an arrow": ["→ Dense(10)", "-> ReLU"],
-    "two arrows in a row": ["Dense(10) → → ReLU", "ReLU -> -> ReLU"],
+    "two arrows in a row": ["Dense(10) → → ReLU", "ReLU -> -> ReLU", "A → B → → C"],
     "unclosed parenthesis": ["Dense(10", "Conv2D(32, 3 → ReLU", "Dense(10, bias=true"],
     "missing value after '='": ["Dense(10, bias=)", "Conv2D(3, padding=)"],
     "two commas in a row": ["Dense(10,, 3)", "Conv2D(1,,2)"],
     "repetition needs a whole number": ["Res(64) * x", "Res(64) * 1.5", "ReLU * "],
-    "unexpected closing parenthesis": ["Dense(10))", "ReLU)"],
+    "unexpected closing parenthesis": ["Dense(10))", "ReLU)", "A → Dense(10))", "A → B)"],
 }
 
 
@@ -143,7 +144,8 @@ def _syntax_error(e, text: str, to_span: OffsetMapper) -> SpecError:
     expected = sorted(getattr(e, "expected", None) or getattr(e, "allowed", None) or [])
     pretty = {"_ARROW": "'→'", "RPAR": "')'", "LPAR": "'('", "COMMA": "','", "NAME": "a name",
               "NUMBER": "a number", "INT": "a whole number", "STRING": "a string", "EQUAL": "'='",
-              "LSQB": "'['", "RSQB": "']'", "_STAR": "'*'", "MINUS": "'-'", "PLUS": "'+'"}
+              "LSQB": "'['", "RSQB": "']'", "_STAR": "'*'", "MINUS": "'-'", "PLUS": "'+'", "SLASH": "'/'",
+              "__ANON_0": "'//'"}
     exp = [pretty.get(x, x) for x in expected if not x.startswith("__")]
     hint = "expected " + ", ".join(dict.fromkeys(exp)) if exp else None
     if label == "missing arrow between two layers":

@@ -145,8 +145,11 @@ def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
                            Span(span.file, span.line, span.col, span.line, span.col + 1),
                            f"add `{missing}:`")]
     if err.validator == "oneOf" and not path and err.validator_value and "models" in str(err.validator_value):
-        return [Diagnostic("schema", "a spec needs either `model:` or `models:` (not both)",
-                           Span(file, 1, 1, 1, 2), "add `model: Dense(10)` or a `models:` mapping")]
+        both = isinstance(err.instance, dict) and "model" in err.instance and "models" in err.instance
+        msg = "a spec has `model:` or `models:`, not both" if both else \
+            "a spec needs `model:` (or `models:` for several models)"
+        return [Diagnostic("schema", msg, Span(file, 1, 1, 1, 2),
+                           "write `model: Flatten → Dense(10)`, or a `models:` mapping for a GAN's two networks")]
     if err.validator == "propertyNames":
         bad = err.instance
         if isinstance(node, YMap):
@@ -156,6 +159,10 @@ def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
         hint = ("block names start with a capital letter, e.g. Res(c)" if path and path[-1] == "blocks"
                 else "names are identifiers: letters, digits, _")
         return [Diagnostic("schema", f"invalid name {bad!r} in {where}", span, hint)]
+    desc0 = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
+    if err.validator == "oneOf" and desc0 and not isinstance(err.instance, dict | list):
+        return [Diagnostic("schema", f"{where}: expected {desc0.split(': ')[0] if ': ' in desc0 else desc0}, "
+                                     f"got {err.instance!r}"[:240], span, desc0[:200])]
     leaves = _leaf_errors(err)
     if leaves[0] is not err:
         return [d for leaf in leaves for d in _explain(leaf, root, file, schema)]
@@ -360,7 +367,7 @@ def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
     if str(path) in seen:
         raise SpecError(f"import cycle: {rel} imports this file again", span, kind="import")
     if not path.is_file():
-        raise SpecError(f"cannot import {rel}: no such file ({path})", span,
+        raise SpecError(f"cannot import {rel}: no such file ({base / rel})", span,
                         "paths are relative to the importing spec file", kind="import")
     try:
         text = path.read_bytes()
