@@ -1,0 +1,227 @@
+"""Checkpoints: weights in safetensors, training state in a weights-only torch file, written atomically.
+
+A checkpoint is a directory (``best/`` or ``last/`` in the run directory) with
+
+* ``model.safetensors`` -- the model's state dict (never pickled);
+* ``state.pt`` -- optimizer, scheduler, RNG states, epoch, step, best value,
+  history and config, made of tensors and plain values only so that
+  ``torch.load(weights_only=True)`` can read it without running any code.
+
+The directory is written as a whole: files go to a temporary sibling
+(each flushed and fsynced), which then replaces the old directory with
+``os.replace``. A crash at any point leaves the previous checkpoint loadable
+(``resolve_dir`` also finds it in the ``.old`` slot during the swap).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from netc.diagnostics import CheckpointError
+
+WEIGHTS = "model.safetensors"
+STATE = "state.pt"
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ and torch.save's zip container
+
+
+# ---------------------------------------------------------------- atomic files
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened; rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    """Write a file so that readers see either the old or the new content, never a torn one."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        _write_synced(tmp, data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+# ---------------------------------------------------------------- weights
+
+def weights_bytes(model: torch.nn.Module) -> bytes:
+    """The model's state dict serialised as safetensors (tied tensors stored once per name)."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for k, v in _unwrap(model).state_dict().items():
+        t = v.detach().to("cpu").contiguous()
+        if t.numel() and t.untyped_storage().data_ptr() in storages:
+            t = t.clone()  # tied weights: safetensors refuses names that share memory
+        storages.add(t.untyped_storage().data_ptr())
+        tensors[k] = t
+    return save(tensors)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under torch.compile / DDP wrappers (their state-dict keys carry prefixes)."""
+    while True:
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file; anything else (pickles, torch.save files, garbage) is refused unread."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / WEIGHTS
+    if not p.exists():
+        raise CheckpointError(f"checkpoint not found: {p}",
+                              hint="pass a run's best/ or last/ directory, or its model.safetensors file")
+    data = p.read_bytes()
+    if data.startswith(_PICKLE_MAGIC):
+        raise CheckpointError(f"{p} is a pickle / torch.save file; netc refuses to unpickle checkpoints "
+                              "(loading one can run arbitrary code)",
+                              hint="convert it once with safetensors.torch.save_file(state_dict, "
+                                   "'model.safetensors') from a source you trust")
+    try:
+        return load(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as e:
+        raise CheckpointError(f"{p} is not a valid safetensors file: {e}",
+                              hint="the file is corrupt or of another format; use a checkpoint written by "
+                                   "netc train") from None
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+    """Load safetensors weights into ``model``; names and shapes must match exactly."""
+    tensors = read_weights(path)
+    target = _unwrap(model)
+    expected = {k: tuple(v.shape) for k, v in target.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    wrong = [k for k in expected if k in found and expected[k] != found[k]]
+    if missing or unexpected or wrong:
+        lines = []
+        lines += [f"  shape of {k}: checkpoint {found[k]}, model {expected[k]}" for k in wrong[:10]]
+        lines += [f"  missing in checkpoint: {k} {expected[k]}" for k in missing[:10]]
+        lines += [f"  not in the model: {k} {found[k]}" for k in unexpected[:10]]
+        more = len(wrong) + len(missing) + len(unexpected) - len(lines)
+        if more > 0:
+            lines.append(f"  ... and {more} more")
+        raise CheckpointError(f"checkpoint {path} does not match the model:\n" + "\n".join(lines),
+                              hint="load it with the spec it was trained with (same layers and sizes)")
+    target.load_state_dict(tensors, strict=True)
+    return model
+
+
+# ---------------------------------------------------------------- RNG state (weights-only friendly)
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy, torch (and CUDA) RNG states as tensors and plain values."""
+    py = random.getstate()
+    npy = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
+        "numpy": {"name": npy[0], "keys": torch.from_numpy(npy[1].astype(np.int64)), "pos": int(npy[2]),
+                  "has_gauss": int(npy[3]), "cached": float(npy[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` captured."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------- whole checkpoints
+
+def save_checkpoint(directory: str | Path, model: torch.nn.Module, state: dict[str, Any]) -> Path:
+    """Write ``model.safetensors`` and ``state.pt`` into ``directory`` as one atomic step."""
+    directory = Path(directory)
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    weights = weights_bytes(model)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    tmp = parent / f".{directory.name}.tmp"
+    old = parent / f".{directory.name}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _write_synced(tmp / WEIGHTS, weights)
+        _write_synced(tmp / STATE, buf.getvalue())
+        _fsync_dir(tmp)
+        if directory.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)  # a crash from here until the next line leaves the old copy in .old
+        os.replace(tmp, directory)
+        _fsync_dir(parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def resolve_dir(directory: str | Path) -> Path:
+    """The checkpoint directory to read: ``directory``, or its ``.old`` copy if a save was cut short."""
+    directory = Path(directory)
+    if (directory / WEIGHTS).exists():
+        return directory
+    old = directory.parent / f".{directory.name}.old"
+    if (old / WEIGHTS).exists():
+        return old
+    raise CheckpointError(f"no checkpoint in {directory}",
+                          hint="pass a run directory's best/ or last/, written by netc train")
+
+
+def load_state(directory: str | Path) -> dict[str, Any]:
+    """The training state of a checkpoint, read with ``torch.load(weights_only=True)``."""
+    p = resolve_dir(directory) / STATE
+    if not p.exists():
+        raise CheckpointError(f"{p} is missing; cannot resume from weights alone",
+                              hint="resume from a run directory written by netc train (it has last/state.pt)")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for unsafe content, RuntimeError/EOFError for corruption
+        raise CheckpointError(f"{p} cannot be loaded safely: {str(e).splitlines()[0]}",
+                              hint="state.pt may only hold tensors and plain values; use a file written by "
+                                   "netc train") from None

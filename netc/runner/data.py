@@ -1,0 +1,410 @@
+"""From ``train.data`` to tensors on the device: read, check, split, normalise.
+
+``load_data`` reads a source (``sources.py``), checks it against the model's
+declared inputs, splits it (seeded shuffle, or chronologically for series),
+normalises it with statistics of the training split only, and returns a
+:class:`Dataset` whose splits are tensors already on the device. Training
+batches are then index slices of those tensors (``batches``): no per-sample
+DataLoader.
+
+Every fault found here is a DataError raised before the first training step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from netc.diagnostics import DataError
+from netc.runner.config import DataConfig, SplitConfig, TrainConfig
+from netc.runner.sources import SOURCES, Inputs, Raw, infer_source
+
+
+@dataclass
+class Split:
+    """One split as tensors on the device: one input tensor per declared model input, and targets."""
+
+    xs: tuple[torch.Tensor, ...]
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Dataset:
+    """Train/val/test splits plus what the runner needs to interpret outputs."""
+
+    train: Split
+    val: Split | None  # None when split.val is 0
+    test: Split | None  # None when split.test is 0 and the source ships no test set
+    task: str  # "classification" or "regression"
+    num_classes: int = 0  # classification: number of distinct classes seen in the data (upper bound: model)
+    class_names: list[str] | None = None
+    target_scale: tuple[Any, Any] = (0.0, 1.0)  # regression: (shift, scale) that maps targets back to units
+    input_norm: list[dict] = field(default_factory=list)  # per input: {"method", "shift", "scale"} (train stats)
+    baselines: dict[str, float] = field(default_factory=dict)  # e.g. naive_rmse on the test split
+    source: str = ""
+    origin: str = ""
+    series: bool = False
+
+    def split(self, name: str) -> Split:
+        """The split called ``name`` ('train', 'val' or 'test'); DataError if it is empty."""
+        s = getattr(self, name, None) if name in ("train", "val", "test") else None
+        if s is None:
+            raise DataError(f"there is no {name!r} split in this run",
+                            hint="available: " + ", ".join(n for n in ("train", "val", "test")
+                                                           if getattr(self, n) is not None))
+        return s
+
+
+# ---------------------------------------------------------------- entry point
+
+def load_data(data: DataConfig | TrainConfig, inputs: Inputs, *, split: SplitConfig | None = None,
+              normalize: str | None = None, task: str | None = None, device: str | torch.device = "cpu"
+              ) -> Dataset:
+    """Read, check, split and normalise ``data`` for a model with the declared ``inputs``.
+
+    Given a whole TrainConfig, its split, normalize and loss settings are used.
+    ``task`` ('classification' or 'regression') overrides what the source implies.
+    """
+    if isinstance(data, TrainConfig):
+        cfg = data
+        data, split = cfg.data, split or cfg.split
+        normalize = normalize or cfg.normalize
+        task = task or cfg.task
+    split = split or SplitConfig()
+    if not inputs:
+        raise DataError("the model declares no inputs", hint="declare e.g. input: {image: [1, 8, 8]}")
+    name = data.source or (infer_source(data.path) if data.path else "digits")
+    source = SOURCES[name]
+    raw = source.read(data, inputs)
+    method = normalize or source.normalize
+    if source.series:
+        ds = _series(raw, data, inputs, split, method)
+    else:
+        ds = _samples(raw, data, inputs, split, method, task or (source.task if source.task != "any" else None))
+    ds.source, ds.origin = name, raw.origin
+    return _to_device(ds, device)
+
+
+# ---------------------------------------------------------------- checks
+
+def _check_finite(a: np.ndarray, what: str, origin: str) -> None:
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        raise DataError(f"{origin}: {what} contain NaN or infinite values in {int(bad.sum())} sample(s), first at "
+                        f"index {int(np.argmax(bad))}",
+                        hint="clean or impute the data before training (empty CSV cells read as NaN)")
+
+
+def _fit_shape(x: np.ndarray, declared: tuple, name: str, origin: str) -> np.ndarray:
+    """Reshape samples to the declared per-sample shape when the element counts agree."""
+    got = tuple(x.shape[1:])
+    sym = [i for i, d in enumerate(declared) if not isinstance(d, int)]
+    fixed = math.prod(d for d in declared if isinstance(d, int))
+    count = math.prod(got)
+    target: tuple[int, ...] | None = None
+    if not sym:
+        target = tuple(declared) if fixed == count else None
+    elif len(sym) == 1 and fixed and count % fixed == 0:
+        if len(got) == len(declared) and all(g == d for g, d in zip(got, declared) if isinstance(d, int)):
+            target = got  # symbolic dim (e.g. T) keeps the data's own length
+        else:
+            target = tuple(count // fixed if not isinstance(d, int) else d for d in declared)
+    if target is None:
+        raise DataError(f"{origin}: samples have shape {got} ({count} values) but input '{name}' is declared "
+                        f"as {tuple(declared)}",
+                        hint="change the declared input shape to match the data, or use data whose samples "
+                             "have that many values")
+    if got == target:
+        return x
+    if len(got) == 3 and len(target) == 3 and got[-1] == target[0] and got[:-1] == target[1:]:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # channels-last images -> (C, H, W)
+    return x.reshape(len(x), *target)
+
+
+# ---------------------------------------------------------------- labelled samples
+
+def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, method: str,
+             task: str | None) -> Dataset:
+    xs = raw.x if isinstance(raw.x, dict) else {inputs[0][0]: raw.x}
+    if len(inputs) > 1 and not isinstance(raw.x, dict):
+        raise DataError(f"the model declares {len(inputs)} inputs ({', '.join(n for n, _, _ in inputs)}) but "
+                        f"{raw.origin} provides one input array",
+                        hint="use an .npz file with one array per input, named after the inputs")
+    y = np.asarray(raw.y)
+    n = len(y)
+    for nm, a in xs.items():
+        if len(a) != n:
+            raise DataError(f"{raw.origin}: input '{nm}' has {len(a)} samples but there are {n} targets",
+                            hint="inputs and targets must have one row per sample")
+    class_names = raw.class_names
+    # 1. targets: class ids or real values
+    if y.dtype.kind in "USO":  # class names (CSV)
+        class_names = sorted(set(y.tolist()))
+        y = np.searchsorted(np.array(class_names), y).astype(np.int64)
+        task = task or "classification"
+    if task is None:
+        integral = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all())
+        task = "classification" if integral and y.ndim == 1 else "regression"
+    _check_finite(y.astype(np.float64) if y.dtype.kind != "f" else y, "targets", raw.origin)
+    if task == "classification":
+        if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1) and y.dtype.kind not in "iu":
+            raise DataError(f"{raw.origin}: class targets must be one id per sample, got shape {y.shape}",
+                            hint="use a regression loss (mse, mae, huber) for real-valued targets")
+        if y.dtype.kind == "f" and not (y == np.round(y)).all():
+            raise DataError(f"{raw.origin}: classification targets must be whole class ids, found "
+                            f"{y[y != np.round(y)][0]!r}", hint="use a regression loss (mse, mae, huber), or "
+                                                               "integer labels")
+        y = y.astype(np.int64)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+    else:
+        y = y.astype(np.float32).reshape(n, -1) if y.ndim == 1 else y.astype(np.float32)
+    # 2. inputs: declared shapes and dtypes
+    arrays = []
+    for nm, shape, dtype in inputs:
+        a = np.asarray(xs[nm])
+        a = _fit_shape(a, tuple(shape), nm, raw.origin)
+        if dtype == "int64":
+            if a.dtype.kind == "f" and not (np.isfinite(a).all() and (a == np.round(a)).all()):
+                raise DataError(f"{raw.origin}: input '{nm}' is declared int64 (token ids) but holds non-integer "
+                                "values", hint="declare the input as float32, or give integer token ids")
+            a = a.astype(np.int64)
+            if a.size and a.min() < 0:
+                raise DataError(f"{raw.origin}: input '{nm}' holds negative token ids (min {a.min()})",
+                                hint="token ids must be >= 0")
+        else:
+            a = a.astype(np.float32)
+            _check_finite(a, f"inputs ('{nm}')", raw.origin)
+        arrays.append(a)
+    if data.limit is not None:
+        arrays, y, n = [a[:data.limit] for a in arrays], y[:data.limit], min(n, data.limit)
+    # 3. split: the source's own test set, or a seeded shuffle; val always comes from training data
+    rng = np.random.default_rng(split.seed)
+    test_part = None
+    if raw.x_test is not None:
+        txs = raw.x_test if isinstance(raw.x_test, dict) else {inputs[0][0]: raw.x_test}
+        t_arrays = [_fit_shape(np.asarray(txs[nm]), tuple(shape), nm, raw.origin).astype(
+            np.int64 if dtype == "int64" else np.float32) for nm, shape, dtype in inputs]
+        ty = np.asarray(raw.y_test).astype(np.int64 if task == "classification" else np.float32)
+        test_part = (t_arrays, ty.reshape(len(ty), -1) if task == "regression" else ty)
+        perm = rng.permutation(n)
+        n_test = 0
+    else:
+        perm = rng.permutation(n)
+        n_test = _count(n, split.test, "test", raw.origin)
+    n_val = _count(n - n_test, split.val, "val", raw.origin)
+    te, va, tr = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    if len(tr) == 0:
+        raise DataError(f"{raw.origin}: the training split is empty ({n} samples, val {split.val}, test "
+                        f"{split.test})", hint="use more data or smaller split fractions")
+    parts = {"train": ([a[tr] for a in arrays], y[tr]),
+             "val": ([a[va] for a in arrays], y[va]) if n_val else None,
+             "test": test_part if test_part is not None else (([a[te] for a in arrays], y[te]) if n_test else None)}
+    # 4. normalise with statistics of the training split only
+    norms = []
+    for i, (nm, shape, dtype) in enumerate(inputs):
+        if dtype == "int64":
+            norms.append({"method": "none", "shift": 0.0, "scale": 1.0})
+            continue
+        shift, scale = _stats(parts["train"][0][i], method)
+        norms.append({"method": method, "shift": shift, "scale": scale})
+        for p in parts.values():
+            if p is not None:
+                p[0][i] = ((p[0][i] - shift) / scale).astype(np.float32)
+    target_scale: tuple[Any, Any] = (0.0, 1.0)
+    if task == "regression" and method != "none":
+        target_scale = _stats(parts["train"][1], "standard" if method == "standard" else "minmax", axis=0)
+        for p in parts.values():
+            if p is not None:
+                p[1][...] = (p[1] - target_scale[0]) / target_scale[1]
+    num_classes = 0
+    if task == "classification":
+        seen = [p[1] for p in parts.values() if p is not None]
+        num_classes = int(max(int(s.max()) for s in seen if len(s)) + 1)
+        if min(int(s.min()) for s in seen if len(s)) < 0:
+            raise DataError(f"{raw.origin}: negative class ids in the targets", hint="class ids start at 0")
+    return Dataset(
+        train=_split(parts["train"]), val=_split(parts["val"]), test=_split(parts["test"]), task=task,
+        num_classes=num_classes, class_names=class_names, target_scale=target_scale, input_norm=norms)
+
+
+def _count(n: int, fraction: float, name: str, origin: str) -> int:
+    k = int(round(n * fraction))
+    if fraction > 0 and k == 0:
+        raise DataError(f"{origin}: the {name} split is empty: {fraction} of {n} samples rounds to 0",
+                        hint=f"use more data, raise split.{name}, or set split.{name}: 0 to go without it")
+    return k
+
+
+def _stats(a: np.ndarray, method: str, axis: Any = None) -> tuple[Any, Any]:
+    """(shift, scale) over the training split: per channel for (C, H, W) samples, per feature otherwise."""
+    if method == "none":
+        return 0.0, 1.0
+    if axis is None:
+        keep = 1 if a.ndim == 4 else a.ndim - 1  # channel axis of images, last axis otherwise
+        axis = tuple(i for i in range(a.ndim) if i != keep)
+    a64 = a.astype(np.float64)
+    if method == "standard":
+        shift, scale = a64.mean(axis=axis, keepdims=True), a64.std(axis=axis, keepdims=True)
+    else:
+        shift = a64.min(axis=axis, keepdims=True)
+        scale = a64.max(axis=axis, keepdims=True) - shift
+    scale = np.where(scale > 1e-12, scale, 1.0)  # constant features (e.g. blank digit corners) stay put
+    return shift.astype(np.float32), scale.astype(np.float32)
+
+
+def _split(part) -> Split | None:
+    if part is None:
+        return None
+    arrays, y = part
+    return Split(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays),
+                 torch.from_numpy(np.ascontiguousarray(y)))
+
+
+# ---------------------------------------------------------------- time series
+
+def _series(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, method: str) -> Dataset:
+    s = np.asarray(raw.series, dtype=np.float64)
+    if data.limit is not None:
+        s = s[:data.limit]
+    _check_finite(s[:, None], "series values", raw.origin)
+    if len(inputs) != 1:
+        raise DataError(f"forecasting sources give one input window, the model declares {len(inputs)} inputs",
+                        hint="declare one input, e.g. input: {x: [24, 1]}")
+    name, shape, _ = inputs[0]
+    shape = tuple(shape)
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
+        raise DataError(f"a univariate series window is (window,) or (window, 1), input '{name}' is declared "
+                        f"as {shape}", hint="declare e.g. input: {x: [24, 1]} (or [T, 1] with data.window)")
+    declared = shape[0] if isinstance(shape[0], int) else None
+    window = data.window or declared
+    if window is None:
+        raise DataError(f"input '{name}' has a symbolic length {shape[0]!r}; the window size is unknown",
+                        hint="set train.data.window (e.g. window: 24)")
+    if declared is not None and window != declared:
+        raise DataError(f"train.data.window is {window} but input '{name}' is declared with {declared} steps",
+                        hint="make them equal, or declare the length as a symbol like T")
+    h = data.horizon
+    L = len(s)
+    # 1. chronological boundaries on the raw series; a window belongs to the split holding all its targets
+    t1 = int(round(L * (1 - split.val - split.test)))
+    t2 = int(round(L * (1 - split.test)))
+    starts = np.arange(0, L - window - h + 1)
+    first_t, last_t = starts + window, starts + window + h - 1
+    idx = {"train": starts[last_t < t1],
+           "val": starts[(first_t >= t1) & (last_t < t2)],
+           "test": starts[(first_t >= t2) & (last_t < L)]}
+    for k, frac in (("train", 1.0), ("val", split.val), ("test", split.test)):
+        if frac > 0 and len(idx[k]) == 0:
+            raise DataError(f"{raw.origin}: the {k} split has no complete window ({L} values, window {window}, "
+                            f"horizon {h})", hint="use a shorter window/horizon or change split fractions")
+    # 2. normalise with statistics of the training segment only (no look-ahead)
+    train_seg = s[:t1]
+    if method == "standard":
+        shift, scale = float(train_seg.mean()), float(train_seg.std() or 1.0)
+    elif method == "minmax":
+        shift, scale = float(train_seg.min()), float((train_seg.max() - train_seg.min()) or 1.0)
+    else:
+        shift, scale = 0.0, 1.0
+    z = ((s - shift) / scale).astype(np.float32)
+    offsets_x, offsets_y = np.arange(window), np.arange(window, window + h)
+
+    def part(st: np.ndarray) -> Split | None:
+        if len(st) == 0:
+            return None
+        x = z[st[:, None] + offsets_x].reshape(len(st), *((window,) if len(shape) == 1 else (window, 1)))
+        return Split((torch.from_numpy(np.ascontiguousarray(x)),), torch.from_numpy(z[st[:, None] + offsets_y]))
+
+    ds = Dataset(train=part(idx["train"]), val=part(idx["val"]) if split.val > 0 else None,  # type: ignore[arg-type]
+                 test=part(idx["test"]) if split.test > 0 else None, task="regression",
+                 target_scale=(np.float32(shift), np.float32(scale)),
+                 input_norm=[{"method": method, "shift": shift, "scale": scale}], series=True)
+    # 3. naive baseline: repeat the last observed value (in original units)
+    if ds.test is not None:
+        st = idx["test"]
+        last = s[st + window - 1][:, None].repeat(h, axis=1)
+        truth = s[st[:, None] + offsets_y]
+        ds.baselines["naive_rmse"] = float(np.mean(np.sqrt(((truth - last) ** 2).mean(axis=0))))
+    return ds
+
+
+# ---------------------------------------------------------------- targets vs model outputs
+
+def fit_targets(ds: Dataset, out_shape: tuple[int, ...], loss_task: str) -> Dataset:
+    """Check targets against the model's per-sample output shape and give them the loss's layout.
+
+    ``loss_task`` is the loss's task: classification (class ids), binary (0/1, one logit) or regression.
+    """
+    def each(fn):
+        for name in ("train", "val", "test"):
+            s = getattr(ds, name)
+            if s is not None:
+                setattr(ds, name, Split(s.xs, fn(s.y, name)))
+
+    if loss_task == "regression":
+        if ds.task != "regression":
+            ds.task = "regression"
+            ds.target_scale = (0.0, 1.0)
+            each(lambda y, _: y.float().reshape(len(y), -1))
+        per = math.prod(out_shape)
+        k = ds.train.y[0].numel() if len(ds.train) else per
+        if per != k:
+            raise DataError(f"the model outputs {out_shape} per sample ({per} values) but the targets have {k}",
+                            hint="make the last layer output one value per target (e.g. Dense(1) for a "
+                                 "one-step forecast)")
+        each(lambda y, _: y.reshape(len(y), *out_shape))
+        return ds
+    if ds.task != "classification":
+        raise DataError("the targets are real values but the loss expects class labels",
+                        hint="use a regression loss (mse, mae, huber), or class-id targets")
+    if loss_task == "binary":
+        if math.prod(out_shape) != 1:
+            raise DataError(f"bce expects one logit per sample, the model outputs {out_shape}",
+                            hint="end the model with Dense(1), or use cross_entropy with Dense(num_classes)")
+        for name in ("train", "val", "test"):
+            s = getattr(ds, name)
+            if s is not None and len(s) and (s.y.min() < 0 or s.y.max() > 1):
+                raise DataError(f"bce needs 0/1 labels, the {name} split has labels up to {int(s.y.max())}",
+                                hint="use cross_entropy for more than two classes")
+        ds.num_classes = 2
+        each(lambda y, _: y.float().reshape(len(y), *out_shape))
+        return ds
+    classes = out_shape[-1] if out_shape else 1
+    for name in ("train", "val", "test"):
+        s = getattr(ds, name)
+        if s is None or not len(s):
+            continue
+        if s.y.dim() - 1 != len(out_shape) - 1:
+            raise DataError(f"the model outputs {out_shape} per sample (class scores last) but the {name} targets "
+                            f"have shape {tuple(s.y.shape[1:])}",
+                            hint="one class id per sample for (classes,) outputs, one per step for (T, classes)")
+        hi = int(s.y.max())
+        if hi >= classes:
+            raise DataError(f"the {name} split has class id {hi} but the model outputs {classes} classes",
+                            hint=f"make the last layer output at least {hi + 1} classes (e.g. Dense({hi + 1}))")
+    ds.num_classes = classes
+    if ds.class_names is not None and len(ds.class_names) < classes:
+        ds.class_names = ds.class_names + [str(i) for i in range(len(ds.class_names), classes)]
+    return ds
+
+
+def _to_device(ds: Dataset, device: str | torch.device) -> Dataset:
+    for name in ("train", "val", "test"):
+        s = getattr(ds, name)
+        if s is not None:
+            setattr(ds, name, Split(tuple(x.to(device) for x in s.xs), s.y.to(device)))
+    return ds
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu"
+            ) -> list[torch.Tensor]:
+    """Index tensors of one shuffled epoch (a seeded ``randperm`` cut into slices)."""
+    perm = torch.randperm(n, generator=generator).to(device)
+    return list(perm.split(batch_size))

@@ -1,0 +1,194 @@
+"""Metrics over a whole split, computed once from collected outputs (numpy, on CPU).
+
+One table, ``METRICS``, names every scalar metric with its task and whether
+larger is better; the JSON Schema enum and early stopping's "auto" mode both
+come from it. Definitions follow scikit-learn's (macro averages over the labels
+that occur in the targets or predictions, one-vs-rest macro AUC, uniform
+average over regression outputs) and the tests compare against it.
+
+numpy is imported inside the functions so that ``config.py`` can read the
+table without paying for numpy at ``netc check`` time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scalar metric: its task, its direction and how to compute it."""
+
+    name: str
+    doc: str
+    task: str  # "classification" (class ids + probabilities) or "regression" (real values)
+    mode: str  # "max" if larger is better, "min" otherwise
+    fn: Callable[..., float] = field(repr=False)
+
+
+@dataclass
+class Outputs:
+    """Everything a metric needs about one split's predictions (numpy arrays).
+
+    Classification: ``y`` (n,) class ids, ``probs`` (n, C) probabilities,
+    ``pred`` (n,) predicted ids. Regression: ``y`` and ``pred`` (n, k) in the
+    data's original units, ``probs`` None.
+    """
+
+    task: str
+    y: Any
+    pred: Any
+    probs: Any = None
+    num_classes: int = 0
+
+
+# ---------------------------------------------------------------- classification
+
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """(C, C) counts; row = true class, column = predicted class."""
+    import numpy as np
+
+    return np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes)
+
+
+def per_class(o: Outputs) -> dict[str, np.ndarray]:
+    """Per-class precision, recall, f1 and support (0 where undefined, as scikit-learn's zero_division=0)."""
+    import numpy as np
+
+    cm = confusion_matrix(o.y, o.pred, o.num_classes).astype(np.float64)
+    tp = np.diag(cm)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        denom = predicted + support
+        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}
+
+
+def _present(o: Outputs) -> np.ndarray:
+    """Labels that occur in the targets or the predictions (scikit-learn's macro average set)."""
+    import numpy as np
+
+    return np.union1d(np.unique(o.y), np.unique(o.pred))
+
+
+def _macro(key: str) -> Callable[[Outputs], float]:
+    def fn(o: Outputs) -> float:
+        return float(per_class(o)[key][_present(o)].mean())
+
+    fn.__name__ = f"macro_{key}"
+    return fn
+
+
+def accuracy(o: Outputs) -> float:
+    return float((o.y == o.pred).mean())
+
+
+def binary_auc(positive, scores) -> float:
+    """Area under the ROC curve as the Mann-Whitney statistic (ties count one half)."""
+    import numpy as np
+
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    group_rank = np.cumsum(counts) - (counts - 1) / 2.0  # average 1-based rank of each tied group
+    rank_sum = group_rank[inverse][positive].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def auc_roc(o: Outputs) -> float:
+    """Binary AUC of the positive class, or one-vs-rest macro AUC over classes seen in the targets."""
+    import numpy as np
+
+    if o.num_classes == 2:
+        return binary_auc(o.y == 1, o.probs[:, 1])
+    aucs = [binary_auc(o.y == c, o.probs[:, c]) for c in np.unique(o.y)]
+    aucs = [a for a in aucs if a == a]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+# ---------------------------------------------------------------- regression
+
+def _per_output(o: Outputs, fn) -> float:
+    import numpy as np
+
+    y = np.asarray(o.y, dtype=np.float64).reshape(len(o.y), -1)
+    p = np.asarray(o.pred, dtype=np.float64).reshape(len(o.pred), -1)
+    return float(np.mean([fn(y[:, j], p[:, j]) for j in range(y.shape[1])]))
+
+
+def mse(o: Outputs) -> float:
+    return _per_output(o, lambda y, p: ((y - p) ** 2).mean())
+
+
+def mae(o: Outputs) -> float:
+    return _per_output(o, lambda y, p: abs(y - p).mean())
+
+
+def rmse(o: Outputs) -> float:
+    return _per_output(o, lambda y, p: ((y - p) ** 2).mean() ** 0.5)
+
+
+def _r2(y, p) -> float:
+    ss_res = ((y - p) ** 2).sum()
+    ss_tot = ((y - y.mean()) ** 2).sum()
+    if ss_tot == 0:  # constant target: scikit-learn's force_finite convention
+        return 1.0 if ss_res == 0 else 0.0
+    return 1.0 - ss_res / ss_tot
+
+
+def r2(o: Outputs) -> float:
+    return _per_output(o, _r2)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("accuracy", "fraction of samples whose predicted class is the true class", "classification",
+           "max", accuracy),
+    Metric("precision", "macro-averaged precision", "classification", "max", _macro("precision")),
+    Metric("recall", "macro-averaged recall", "classification", "max", _macro("recall")),
+    Metric("f1", "macro-averaged F1 score", "classification", "max", _macro("f1")),
+    Metric("auc_roc", "area under the ROC curve (one-vs-rest macro for several classes)", "classification",
+           "max", auc_roc),
+    Metric("mse", "mean squared error (original units)", "regression", "min", mse),
+    Metric("mae", "mean absolute error (original units)", "regression", "min", mae),
+    Metric("rmse", "root mean squared error (original units)", "regression", "min", rmse),
+    Metric("r2", "coefficient of determination", "regression", "max", r2),
+]}
+
+DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["rmse", "mae"]}
+
+
+def mode_of(name: str) -> str:
+    """'min' or 'max': the direction in which ``name`` (a metric or 'loss') improves."""
+    m = METRICS.get(name)
+    return m.mode if m else "min"
+
+
+def compute(o: Outputs, names: list[str]) -> dict[str, float]:
+    """The named metrics for one split."""
+    return {n: METRICS[n].fn(o) for n in names}
+
+
+def report(o: Outputs, class_names: list[str] | None = None) -> dict:
+    """Per-class table and confusion matrix (classification) for the evaluation report."""
+    if o.task != "classification":
+        return {}
+    pc = per_class(o)
+    names = class_names or [str(i) for i in range(o.num_classes)]
+    return {
+        "classes": names,
+        "per_class": {names[c]: {"precision": float(pc["precision"][c]), "recall": float(pc["recall"][c]),
+                                 "f1": float(pc["f1"][c]), "support": int(pc["support"][c])}
+                      for c in range(o.num_classes)},
+        "confusion_matrix": confusion_matrix(o.y, o.pred, o.num_classes).tolist(),
+    }

@@ -1,0 +1,415 @@
+"""Data sources: one reader per format, registered by name in ``SOURCES``.
+
+A reader turns ``train.data`` into a :class:`Raw` of numpy arrays (samples and
+targets, plus the source's own test set if it ships one, or a 1-D series for
+forecasting sources). Splitting, normalisation and tensors happen in
+``data.py``. Every failure is a DataError naming the file and a fix; nothing
+here ever unpickles arbitrary objects (CIFAR-10's pickled batches go through a
+restricted unpickler that only rebuilds numpy arrays).
+
+numpy and the format libraries are imported inside the readers so the table
+itself loads at ``netc check`` speed.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from netc.diagnostics import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from netc.runner.config import DataConfig
+
+Inputs = list[tuple[str, tuple[Any, ...], str]]  # (name, per-sample shape, dtype) as declared by the spec
+
+
+@dataclass
+class Raw:
+    """What a reader found: samples and targets as numpy arrays."""
+
+    x: Any = None  # (n, ...) array, or {input name: array} for several model inputs
+    y: Any = None  # (n,) class ids / labels, or (n, k) real targets
+    x_test: Any = None  # the source's own test set, when it ships one (MNIST, CIFAR-10)
+    y_test: Any = None
+    series: Any = None  # forecasting sources: one 1-D float series instead of x/y
+    class_names: list[str] | None = None
+    origin: str = ""  # for messages: file or data set name
+
+
+@dataclass(frozen=True)
+class Source:
+    """A named data source: what it is, what it needs, how to read it."""
+
+    name: str
+    doc: str
+    read: Callable[[DataConfig, Inputs], Raw] = field(repr=False)
+    task: str = "classification"  # classification | regression | any (decided by the loss / targets)
+    needs_path: bool = False
+    series: bool = False  # 1-D series cut into windows, split chronologically
+    normalize: str = "standard"  # default of train.normalize
+    example: str = ""  # example path for hints
+
+
+# ---------------------------------------------------------------- helpers
+
+def _need(path: str | None, what: str) -> Path:
+    if not path:
+        raise DataError(f"the {what} source needs train.data.path", hint=f"e.g. data: {{source: {what}, path: ...}}")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"data file not found: {path}",
+                        hint="check train.data.path (relative paths are resolved from the working directory)")
+    return p
+
+
+def infer_source(path: str) -> str:
+    """Guess the source of ``data: <path>`` from the file name or directory contents."""
+    p = Path(path).expanduser()
+    name = p.name.lower()
+    if name.endswith(".npz"):
+        return "npz"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if "ubyte" in name or name.endswith(".idx"):
+        return "idx"
+    if p.is_dir():
+        names = {c.name for c in p.iterdir()}
+        if "data_batch_1" in names or "test_batch" in names:
+            return "cifar10"
+        if any("ubyte" in n for n in names):
+            return "idx"
+    return "folder"
+
+
+# ---------------------------------------------------------------- embedded data
+
+def _digits(cfg: DataConfig, inputs: Inputs) -> Raw:
+    from sklearn.datasets import load_digits  # real data shipped inside scikit-learn
+
+    d = load_digits()
+    return Raw(x=d.data.astype("float32"), y=d.target.astype("int64"),
+               class_names=[str(c) for c in d.target_names], origin="digits")
+
+
+def _sunspots(cfg: DataConfig, inputs: Inputs) -> Raw:
+    import statsmodels.api as sm
+
+    s = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(dtype="float64")
+    return Raw(series=s, origin="sunspots (yearly sunspot activity, 1700-2008)")
+
+
+def _co2(cfg: DataConfig, inputs: Inputs) -> Raw:
+    import statsmodels.api as sm
+
+    s = sm.datasets.co2.load_pandas().data["co2"].interpolate(limit_direction="both").to_numpy(dtype="float64")
+    return Raw(series=s, origin="co2 (weekly Mauna Loa CO2, 1958-2001)")
+
+
+# ---------------------------------------------------------------- MNIST IDX
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (optionally gzipped): magic 00 00 <type> <ndim>, big-endian dims, data."""
+    import gzip
+
+    import numpy as np
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read IDX file: {e}", hint="re-download the file; .gz files must be "
+                        "complete gzip streams") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})",
+                        hint="expected MNIST-style files such as train-images-idx3-ubyte(.gz)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header", hint="re-download the file")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = int(np.prod(dims)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(f"{path}: IDX header says {dims} {dtype.name} values ({expected} bytes) but the file "
+                        f"holds {len(raw) - header} bytes of data", hint="the file is truncated or corrupt; "
+                        "re-download it")
+    return np.frombuffer(raw, dtype=dtype, count=int(np.prod(dims)), offset=header).reshape(dims)
+
+
+def _find(directory: Path, *prefixes: str) -> Path | None:
+    for c in sorted(directory.iterdir()):
+        n = c.name.lower()
+        if any(n.startswith(p) for p in prefixes) and "ubyte" in n:
+            return c
+    return None
+
+
+def _idx(cfg: DataConfig, inputs: Inputs) -> Raw:
+    p = _need(cfg.path, "idx")
+    if p.is_dir():
+        tri, trl = _find(p, "train-images"), _find(p, "train-labels")
+        tei, tel = _find(p, "t10k-images", "test-images"), _find(p, "t10k-labels", "test-labels")
+    else:
+        tri = p
+        trl = p.with_name(p.name.replace("images", "labels").replace("idx3", "idx1"))
+        tei = tel = None
+    if tri is None or trl is None or not trl.exists():
+        raise DataError(f"{cfg.path}: no train-images/train-labels IDX pair found",
+                        hint="expected train-images-idx3-ubyte and train-labels-idx1-ubyte (optionally .gz), "
+                             "plus t10k-* for the test set")
+    x, y = read_idx(tri), read_idx(trl)
+    _same_count(x, y, tri, trl)
+    raw = Raw(x=x, y=y.astype("int64"), origin=str(tri))
+    if tei is not None and tel is not None:
+        raw.x_test, raw.y_test = read_idx(tei), read_idx(tel).astype("int64")
+        _same_count(raw.x_test, raw.y_test, tei, tel)
+    if x.ndim == 3:  # (n, H, W) -> (n, 1, H, W); reshaping to the declared shape happens later
+        raw.x = x[:, None]
+        if raw.x_test is not None:
+            raw.x_test = raw.x_test[:, None]
+    return raw
+
+
+def _same_count(x, y, xp, yp) -> None:
+    if len(x) != len(y):
+        raise DataError(f"{xp.name} holds {len(x)} samples but {yp.name} holds {len(y)} labels",
+                        hint="use the images and labels files of the same set")
+
+
+# ---------------------------------------------------------------- CIFAR-10 python batches
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only; any other class or function is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how protocol-2 pickles from Python 3 spell bytes
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays and plain "
+                                     "containers are allowed in a data batch")
+
+
+def load_batch(path: Path) -> dict:
+    """One CIFAR-10 python batch through the restricted unpickler."""
+    try:
+        with open(path, "rb") as f:
+            obj = SafeUnpickler(f, encoding="bytes").load()
+    except pickle.UnpicklingError as e:
+        raise DataError(f"{path}: unsafe or corrupt batch file: {e}",
+                        hint="use the original CIFAR-10 python batches (cifar-10-batches-py)") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise DataError(f"{path}: corrupt batch file: {e}", hint="re-download the CIFAR-10 python batches") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a dict of data and labels, found {type(obj).__name__}",
+                        hint="use the original CIFAR-10 python batches (cifar-10-batches-py)")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _cifar_part(files: list[Path]):
+    import numpy as np
+
+    xs, ys = [], []
+    for f in files:
+        b = load_batch(f)
+        if "data" not in b or "labels" not in b:
+            raise DataError(f"{f}: batch has keys {sorted(b)}, expected data and labels",
+                            hint="use the original CIFAR-10 python batches")
+        data = np.asarray(b["data"])
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
+            raise DataError(f"{f}: data is {data.dtype} {data.shape}, expected uint8 (n, 3072)",
+                            hint="use the original CIFAR-10 python batches")
+        labels = np.asarray(b["labels"], dtype=np.int64)
+        _same_count(data, labels, f, f)
+        xs.append(data.reshape(-1, 3, 32, 32))
+        ys.append(labels)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _cifar10(cfg: DataConfig, inputs: Inputs) -> Raw:
+    p = _need(cfg.path, "cifar10")
+    if not p.is_dir():
+        raise DataError(f"{cfg.path}: expected the cifar-10-batches-py directory",
+                        hint="point data.path at the directory with data_batch_1..5 and test_batch")
+    train = sorted(p.glob("data_batch_*"))
+    if not train:
+        raise DataError(f"{cfg.path}: no data_batch_* files found",
+                        hint="point data.path at the directory with data_batch_1..5 and test_batch")
+    x, y = _cifar_part(train)
+    raw = Raw(x=x, y=y, origin=str(p))
+    if (p / "test_batch").exists():
+        raw.x_test, raw.y_test = _cifar_part([p / "test_batch"])
+    if (p / "batches.meta").exists():
+        names = load_batch(p / "batches.meta").get("label_names")
+        if isinstance(names, list):
+            raw.class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return raw
+
+
+# ---------------------------------------------------------------- NPZ
+
+def _npz(cfg: DataConfig, inputs: Inputs) -> Raw:
+    import zipfile
+
+    import numpy as np
+
+    p = _need(cfg.path, "npz")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as e:  # object arrays need pickle: refused
+        raise DataError(f"{p}: {e}", hint="save plain numeric arrays (np.savez(path, x=..., y=...)); "
+                        "object arrays are refused because loading them would unpickle") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{p}: not a readable .npz file: {e}", hint="write it with np.savez(path, x=..., y=...)") \
+            from None
+    names = [n for n, _, _ in inputs]
+    if len(names) > 1:
+        missing = [n for n in names if n not in arrays]
+        if missing:
+            raise DataError(f"{p}: the model has inputs {names} but the file lacks {missing}",
+                            hint=f"store one array per model input, named after it; found {sorted(arrays)}")
+        x: Any = {n: arrays[n] for n in names}
+    else:
+        if cfg.x_key not in arrays:
+            raise DataError(f"{p}: no array '{cfg.x_key}' (found {sorted(arrays)})",
+                            hint="set train.data.x_key to the array holding the inputs")
+        x = arrays[cfg.x_key]
+    if cfg.y_key not in arrays:
+        raise DataError(f"{p}: no array '{cfg.y_key}' (found {sorted(arrays)})",
+                        hint="set train.data.y_key to the array holding the targets")
+    return Raw(x=x, y=arrays[cfg.y_key], origin=str(p))
+
+
+# ---------------------------------------------------------------- CSV
+
+def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
+    import csv
+    import gzip
+
+    import numpy as np
+
+    p = _need(cfg.path, "csv")
+    opener = gzip.open if p.name.endswith(".gz") else open
+    try:
+        with opener(p, "rt", newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 text with a header row") from None
+    if len(rows) < 2:
+        raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
+    header = [h.strip() for h in rows[0]]
+    label = cfg.label or header[-1]
+    if label not in header:
+        from netc.runner.registry import did_you_mean
+
+        hint = did_you_mean(label, header)
+        raise DataError(f"{p}: no column '{label}' (columns: {', '.join(header)})",
+                        hint=f"{hint + ' ' if hint else ''}set train.data.label to the target column")
+    features = cfg.features or [h for h in header if h != label]
+    for c in features:
+        if c not in header:
+            raise DataError(f"{p}: no feature column '{c}' (columns: {', '.join(header)})",
+                            hint="fix train.data.features")
+    fi = [header.index(c) for c in features]
+    li = header.index(label)
+    x = np.empty((len(rows) - 1, len(fi)), dtype=np.float64)
+    labels = []
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(f"{p}:{r}: row has {len(row)} fields, the header has {len(header)}",
+                            hint="every row needs one value per column")
+        for j, i in enumerate(fi):
+            try:
+                x[r - 2, j] = float(row[i]) if row[i].strip() else float("nan")
+            except ValueError:
+                raise DataError(f"{p}:{r}: column '{header[i]}' holds {row[i]!r}, not a number",
+                                hint="feature columns must be numeric; drop the column with "
+                                     "train.data.features") from None
+        labels.append(row[li].strip())
+    try:
+        y = np.array([float(v) for v in labels])
+    except ValueError:
+        y = np.array(labels)  # class names; mapped to ids in data.py
+    return Raw(x=x, y=y, origin=str(p))
+
+
+# ---------------------------------------------------------------- image folders
+
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def _folder(cfg: DataConfig, inputs: Inputs) -> Raw:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    p = _need(cfg.path, "folder")
+    if not p.is_dir():
+        raise DataError(f"{p}: expected a directory with one subfolder per class",
+                        hint="layout: path/cat/*.png, path/dog/*.png")
+    classes = sorted(c.name for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
+    if not classes:
+        raise DataError(f"{p}: no class subfolders found", hint="layout: path/cat/*.png, path/dog/*.png")
+    shape = tuple(inputs[0][1]) if inputs else ()
+    if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+        raise DataError(f"image folders need a declared input shape (channels, height, width), got {shape}",
+                        hint="e.g. input: {image: [3, 32, 32]}")
+    channels, height, width = shape
+    if channels not in (1, 3):
+        raise DataError(f"image folders give 1 (grayscale) or 3 (RGB) channels, the input declares {channels}",
+                        hint="declare input: {image: [1, H, W]} or [3, H, W]")
+    mode = "L" if channels == 1 else "RGB"
+    xs, ys = [], []
+    for ci, c in enumerate(classes):
+        for f in sorted((p / c).iterdir()):
+            if f.suffix.lower() not in _IMAGE_EXT:
+                continue
+            try:
+                with Image.open(f) as im:
+                    im = im.convert(mode)
+                    if im.size != (width, height):
+                        im = im.resize((width, height), Image.Resampling.BILINEAR)
+                    a = np.asarray(im, dtype=np.uint8)
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"{f}: cannot read image: {e}", hint="remove or replace the file") from None
+            xs.append(a[None] if channels == 1 else a.transpose(2, 0, 1))
+            ys.append(ci)
+    if not xs:
+        raise DataError(f"{p}: no images found in {', '.join(classes)}",
+                        hint=f"supported extensions: {', '.join(_IMAGE_EXT)}")
+    return Raw(x=np.stack(xs), y=np.array(ys, dtype=np.int64), class_names=classes, origin=str(p))
+
+
+SOURCES: dict[str, Source] = {s.name: s for s in [
+    Source("digits", "8x8 handwritten digits from scikit-learn (1797 samples, 10 classes, embedded)", _digits),
+    Source("sunspots", "yearly sunspot activity 1700-2008 from statsmodels (forecasting, embedded)", _sunspots,
+           task="regression", series=True),
+    Source("co2", "weekly Mauna Loa CO2 1958-2001 from statsmodels, gaps interpolated (forecasting, embedded)",
+           _co2, task="regression", series=True),
+    Source("idx", "MNIST-style IDX files (train-images-idx3-ubyte[.gz] etc.)", _idx, needs_path=True,
+           normalize="minmax", example="data/mnist"),
+    Source("cifar10", "CIFAR-10 python batches (data_batch_1..5, test_batch)", _cifar10, needs_path=True,
+           normalize="minmax", example="data/cifar-10-batches-py"),
+    Source("npz", "numpy .npz with arrays x and y (names configurable)", _npz, task="any", needs_path=True,
+           example="data/train.npz"),
+    Source("csv", "CSV with a header row: numeric feature columns and a label column", _csv, task="any",
+           needs_path=True, example="data/train.csv"),
+    Source("folder", "image folders, one subfolder per class (PNG/JPEG, resized to the declared input)",
+           _folder, needs_path=True, normalize="minmax", example="data/images"),
+]}
