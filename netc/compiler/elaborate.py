@@ -473,7 +473,7 @@ class Elaborator:
         if len(self.nodes) >= MAX_NODES:
             self.error("resource", f"the model has more than {MAX_NODES:,} nodes", c.span)
             raise _Failed
-        args = tuple((k, v) for k, v in vals.items() if op.arg(k) is None or op.arg(k).kind != "ref")
+        args = tuple((x.name, vals[x.name]) for x in op.args if x.kind != "ref")  # declaration order
         line = _line(self.spec, c.span)
         node = Node(name, op.name, args, tuple(inputs), TensorType(out, op.output_dtype), c.span, params, macs, line)
         self.nodes.append(node)
