@@ -2,6 +2,7 @@
 
 from netc.compiler.ops import (  # noqa: F401  (imported for their registration side effect)
     activation,
+    adaptive_pool,
     attention,
     conv,
     dense,
