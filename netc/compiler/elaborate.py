@@ -45,12 +45,15 @@ class _Scope:
     env: dict[str, str | None] = field(default_factory=dict)  # spec name → tensor (None: poisoned)
     results: dict[int, str | None] = field(default_factory=dict)
     visiting: list[int] = field(default_factory=list)
+    _index: dict[str, int] | None = None
 
     def index_of(self, name: str) -> int | None:
-        for i, e in enumerate(self.entries):
-            if e.name == name:
-                return i
-        return None
+        if self._index is None:
+            self._index = {}
+            for i, e in enumerate(self.entries):
+                if e.name is not None:
+                    self._index.setdefault(e.name, i)
+        return self._index.get(name)
 
 
 class Elaborator:
@@ -504,13 +507,10 @@ def _span(e: ast.Expr) -> Span:
 
 
 def _line(spec: Spec, span: Span | None) -> str:
-    from netc.diagnostics import SOURCES
-
-    if span is None:
+    """``file.yaml:7``: where a node came from, for comments in emitted code."""
+    if span is None or span.line < 1:
         return ""
-    text = SOURCES.get(span.file, "")
-    lines = text.splitlines()
-    return f"{span.file.rsplit('/', 1)[-1]}:{span.line}" if 0 < span.line <= len(lines) else ""
+    return f"{span.file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{span.line}"
 
 
 def _bytes(n: int) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
+from dataclasses import replace
+from functools import cache, lru_cache
 from pathlib import Path
 
 from netc.diagnostics import Span, SpecError
@@ -153,19 +154,53 @@ def _syntax_error(e, text: str, to_span: OffsetMapper) -> SpecError:
     return SpecError(msg, to_span(pos, pos + width), hint, kind="syntax")
 
 
-def parse_chain(text: str, to_span: OffsetMapper | None = None) -> ast.Chain:
-    """Parse a chain; ``to_span(start, end)`` maps character offsets to file spans."""
+def _offsets(start: int, end: int) -> Span:
+    # Position-independent span: the character offsets, re-mapped by _respan.
+    return Span("", 0, start, 0, end)
+
+
+@lru_cache(maxsize=8192)
+def _parse_cached(text: str) -> ast.Chain | SpecError:
+    """Parse once per distinct chain text (a language server re-checks mostly unchanged chains)."""
     from lark.exceptions import LarkError
 
+    try:
+        tree = _parser().parse(text)
+    except LarkError as e:
+        return _syntax_error(e, text, _offsets)
+    try:
+        return _build(tree, _offsets, text)
+    except SpecError as e:
+        return e
+
+
+def _respan(node, to_span: OffsetMapper):
+    """Copy an offset-spanned AST with real file spans."""
+    if isinstance(node, tuple):
+        return tuple(_respan(n, to_span) for n in node)
+    if not hasattr(node, "__dataclass_fields__"):
+        return node
+    changes = {}
+    for f in node.__dataclass_fields__:
+        v = getattr(node, f)
+        if isinstance(v, Span):
+            changes[f] = to_span(v.col, v.end_col)
+        elif isinstance(v, tuple) or hasattr(v, "__dataclass_fields__"):
+            changes[f] = _respan(v, to_span)
+    return replace(node, **changes)
+
+
+def parse_chain(text: str, to_span: OffsetMapper | None = None) -> ast.Chain:
+    """Parse a chain; ``to_span(start, end)`` maps character offsets to file spans."""
     to_span = to_span or _identity_mapper("<chain>")
     if not text.strip():
         raise SpecError("empty chain", to_span(0, 1), "write at least one layer, e.g. Dense(10)",
                         kind="syntax")
-    try:
-        tree = _parser().parse(text)
-    except LarkError as e:
-        raise _syntax_error(e, text, to_span) from None
-    return _build(tree, to_span, text)
+    result = _parse_cached(text)
+    if isinstance(result, SpecError):
+        d = result.diagnostics[0]
+        raise SpecError(d.message, to_span(d.span.col, d.span.end_col), d.hint, kind=d.kind)
+    return _respan(result, to_span)
 
 
 def parse_call(text: str, to_span: OffsetMapper | None = None) -> ast.Call:
