@@ -51,6 +51,7 @@ class Dataset:
     source: str = ""
     origin: str = ""
     series: bool = False
+    binary: bool = False  # one logit per sample with 0/1 targets (bce)
 
     def split(self, name: str) -> Split:
         """The split called ``name`` ('train', 'val' or 'test'); DataError if it is empty."""
@@ -373,7 +374,7 @@ def fit_targets(ds: Dataset, out_shape: tuple[int, ...], loss_task: str) -> Data
             if s is not None and len(s) and (s.y.min() < 0 or s.y.max() > 1):
                 raise DataError(f"bce needs 0/1 labels, the {name} split has labels up to {int(s.y.max())}",
                                 hint="use cross_entropy for more than two classes")
-        ds.num_classes = 2
+        ds.num_classes, ds.binary = 2, True
         each(lambda y, _: y.float().reshape(len(y), *out_shape))
         return ds
     classes = out_shape[-1] if out_shape else 1

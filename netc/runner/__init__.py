@@ -1,0 +1,53 @@
+"""The runner: data, objectives, metrics, checkpoints and the training loop.
+
+Public API (re-exported lazily, so ``import netc.runner.config`` -- which the
+front end uses for the ``train:`` schema -- never imports torch or numpy):
+
+    TrainConfig, json_schema            config.py     the typed ``train:`` block
+    load_data, Dataset, Split           data.py       sources -> checked, split, normalised tensors
+    fit, evaluate, predict, FitResult   loop.py       the training loop and its siblings
+    TrainingDiverged, TrainingInterrupted, seed_everything, resolve_device
+    load_weights, save_checkpoint, load_state          checkpoint.py
+    LOSSES, OPTIMIZERS, SCHEDULES       objectives.py
+    METRICS                             metrics.py
+    SOURCES                             sources.py
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "TrainConfig": "config", "DataConfig": "config", "SplitConfig": "config", "AugmentConfig": "config",
+    "EarlyStoppingConfig": "config", "json_schema": "config",
+    "load_data": "data", "Dataset": "data", "Split": "data",
+    "fit": "loop", "evaluate": "loop", "predict": "loop", "FitResult": "loop", "TrainingDiverged": "loop",
+    "TrainingInterrupted": "loop", "seed_everything": "loop", "resolve_device": "loop",
+    "load_weights": "checkpoint", "save_checkpoint": "checkpoint", "load_state": "checkpoint",
+    "LOSSES": "objectives", "OPTIMIZERS": "objectives", "SCHEDULES": "objectives",
+    "METRICS": "metrics", "SOURCES": "sources",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netc.runner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"netc.runner.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netc.runner.checkpoint import load_state, load_weights, save_checkpoint
+    from netc.runner.config import (AugmentConfig, DataConfig, EarlyStoppingConfig, SplitConfig, TrainConfig,
+                                    json_schema)
+    from netc.runner.data import Dataset, Split, load_data
+    from netc.runner.loop import (FitResult, TrainingDiverged, TrainingInterrupted, evaluate, fit, predict,
+                                  resolve_device, seed_everything)
+    from netc.runner.metrics import METRICS
+    from netc.runner.objectives import LOSSES, OPTIMIZERS, SCHEDULES
+    from netc.runner.sources import SOURCES
