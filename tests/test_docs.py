@@ -1,0 +1,24 @@
+"""Every complete spec shown in the docs checks (so the docs cannot drift from the language)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import ROOT
+from netc.compiler.check import check_text
+
+DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md"]
+BLOCKS = [(p.name, i, m.group(1)) for p in DOCS if p.exists()
+          for i, m in enumerate(re.finditer(r"```yaml\n(.*?)```", p.read_text(encoding="utf-8"), re.S))
+          if re.search(r"^netc: 1", m.group(1), re.M)]
+
+
+def test_docs_have_complete_examples():
+    assert len(BLOCKS) >= 4
+
+
+@pytest.mark.parametrize("doc,i,text", BLOCKS, ids=[f"{d}#{i}" for d, i, _ in BLOCKS])
+def test_doc_example_checks(doc, i, text):
+    check_text(text, f"{doc}#{i}")
