@@ -1,7 +1,7 @@
 """The ``netc`` command line.
 
 Exit codes: 0 success, 1 invalid spec / data / run failure, 2 command-line misuse,
-3 training diverged (NaN/Inf loss), 130 interrupted. Torch is imported only by the
+3 training diverged (NaN/Inf loss), 70 internal error (a bug), 130 interrupted. Torch is imported only by the
 commands that need it, so ``netc check`` stays editor-fast.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from netc.diagnostics import Diagnostic, NetcError, UsageError, diagnostics_json
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 70, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -255,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as e:  # a bug in netc: one clear line, the traceback only on request
+        import os
+
+        if os.environ.get("NETC_DEBUG"):
+            raise
+        print(f"netc: internal error: {type(e).__name__}: {e}\n  hint: this is a bug in netc; rerun with "
+              f"NETC_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover
