@@ -1,0 +1,91 @@
+"""The Python API: ``load`` a spec, ``build`` a torch module, ``compile_source`` to PyTorch text.
+
+``build`` and ``netc compile`` share one path: both emit the same source text
+(``netc.backend.emit``); ``build`` executes it. Only ``build`` imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from netc.compiler.ir import Graph, Program
+from netc.diagnostics import UsageError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+SpecLike = str | Path | Program
+
+
+def load(spec: SpecLike) -> Program:
+    """The checked IR of a spec: a path, or YAML text (any string containing a newline).
+
+    Raises :class:`netc.diagnostics.SpecError` with every diagnostic if the spec is invalid.
+    """
+    from netc.compiler.check import check_file, check_text
+
+    if isinstance(spec, Program):
+        return spec
+    if isinstance(spec, str) and "\n" in spec:
+        return check_text(spec)
+    if not isinstance(spec, str | Path):
+        raise UsageError(f"a spec is a path or YAML text, got {type(spec).__name__}")
+    return check_file(spec)
+
+
+def select(program: Program, model: str | None = None) -> Graph:
+    """The graph of ``model``; a multi-model spec must name one."""
+    if model is None:
+        if len(program.graphs) == 1:
+            return program.main
+        if not program.graphs:
+            raise UsageError(f"{program.file} defines only blocks, no model",
+                             hint="add `model:` (or `models:`) to the spec")
+        raise UsageError(f"{program.file} defines {len(program.graphs)} models: {', '.join(program.graphs)}",
+                         hint=f"choose one, e.g. build(spec, model={next(iter(program.graphs))!r})")
+    if model not in program.graphs:
+        raise UsageError(f"no model named {model!r}; {program.file} has: {', '.join(program.graphs) or 'none'}")
+    return program.graphs[model]
+
+
+def build(spec: SpecLike, model: str | None = None, *, train: bool = True,
+          passes: int | list[str] | None = None) -> nn.Module:
+    """A ``torch.nn.Module`` for a spec (path, YAML text or Program), in train or eval mode.
+
+    ``passes`` optimises first: an ``-O`` level (0, 1, 2) or a list of pass names.
+    The module carries ``netc_graph`` (the graph it was built from) and
+    ``input_names`` (its inputs in ``forward`` order).
+    """
+    from netc.backend.build import build_graph
+    from netc.backend.emit import class_names
+
+    program = load(spec)
+    graph = dataclasses.replace(select(program, model), training=train)
+    if passes is not None:
+        from netc.backend.optimise import optimise
+
+        if isinstance(passes, int):
+            graph = optimise(graph, passes, None)
+        else:
+            graph = optimise(graph, None, list(passes))
+    cname = class_names(program)[graph.name] if graph.name in program.graphs else "Model"
+    return build_graph(graph, cname, train=train, origin=_origin(program))
+
+
+def compile_source(program_or_graph: Program | Graph | str | Path, model: str | None = None) -> str:
+    """Standalone PyTorch source: every model of a Program (or just ``model``), or one Graph."""
+    from netc.backend.emit import graph_source, program_source
+
+    if isinstance(program_or_graph, Graph):
+        return graph_source(program_or_graph)
+    program = load(program_or_graph)
+    if model is not None:
+        select(program, model)
+        return program_source(program, [model])
+    return program_source(program)
+
+
+def _origin(program: Program) -> str:
+    return Path(program.file).name if program.file not in ("", "<string>") else ""

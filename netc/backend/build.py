@@ -1,0 +1,87 @@
+"""Build ``nn.Module`` instances by executing the source that ``emit.py`` generates.
+
+The generated text is compiled once per distinct source into a module object
+registered in ``sys.modules`` and ``linecache``, so tracebacks, ``inspect``
+and ``torch.jit.script`` see the same lines a user gets from ``netc compile``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import linecache
+import sys
+import types
+
+import torch
+from torch import nn
+
+from netc.backend.emit import BackendError, emit_source
+from netc.compiler.ir import Graph
+
+_MODULES: dict[str, types.ModuleType] = {}  # generated source → its executed module
+
+
+def load_source(source: str, label: str = "model") -> types.ModuleType:
+    """Execute generated source as a module (cached by text) and return the module."""
+    mod = _MODULES.get(source)
+    if mod is not None:
+        return mod
+    digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
+    name = f"netc_generated_{digest}"
+    filename = f"<netc-generated {label} {digest}>"
+    mod = types.ModuleType(name, f"netc-generated source for {label}")
+    mod.__file__ = filename
+    # mtime None: linecache.checkcache never evicts it, so tracebacks keep showing the lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    code = compile(source, filename, "exec")
+    sys.modules[name] = mod  # so pickling, inspect and TorchScript can find the classes
+    exec(code, mod.__dict__)  # our own generated text: every literal in it is validated data
+    _MODULES[source] = mod
+    return mod
+
+
+def build_graph(graph: Graph, class_name: str = "Model", *, train: bool = True, origin: str = "") -> nn.Module:
+    """Instantiate the generated class for ``graph``; sets ``netc_graph`` and ``input_names``."""
+    source = emit_source([(graph, class_name)], origin)
+    cls = getattr(load_source(source, graph.name), class_name)
+    try:
+        module = cls()
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise BackendError(f"torch could not construct model '{graph.name}': {e}", graph.span,
+                           "this is likely a bug in an op's lowering; please report it") from None
+    module.netc_graph = dataclasses.replace(graph, training=train)
+    module.input_names = [i.name for i in graph.inputs]
+    module.train(train)
+    return module
+
+
+def example_inputs(graph: Graph, batch: int = 2, seq: int = 8, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the right shapes and dtypes: batch ``batch``, symbolic dims ``seq``.
+
+    Symbolic sequence lengths are capped by any PositionalEncoding's ``max_len``;
+    integer ids lie below the smallest Embedding vocabulary.
+    """
+    for n in graph.nodes:
+        if n.op == "PositionalEncoding":
+            seq = min(seq, int(n.arg("max_len", seq)))
+    vocab = min([int(n.arg("vocab")) for n in graph.nodes if n.op == "Embedding"] or [2])
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in graph.inputs:
+        shape = [batch] + [d if isinstance(d, int) else seq for d in i.type.shape[1:]]
+        if i.type.dtype == "int64":
+            out.append(torch.randint(0, vocab, shape, generator=gen))
+        else:
+            out.append(torch.randn(*shape, generator=gen))
+    return tuple(out)
+
+
+def concrete_shape(shape: tuple[int | str, ...], batch: int, seq: int) -> tuple[int, ...]:
+    """A checker shape with the batch axis set to ``batch`` and symbolic sizes to ``seq``
+    (``"0+T+T"``, a Concat of two length-T sequences, becomes ``2 * seq``)."""
+    def dim(d: int | str) -> int:
+        if isinstance(d, int):
+            return d
+        return sum(int(p) if p.isdigit() else seq for p in d.split("+"))
+    return (batch, *(dim(d) for d in shape[1:]))

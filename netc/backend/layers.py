@@ -1,0 +1,40 @@
+"""Helper layers and functions that op lowerings name and generated source copies in.
+
+Every definition here is copied verbatim into emitted model files, so this
+module must stay self-contained: it imports only ``math`` and ``torch``, and a
+definition may use only those, ``nn`` and other definitions copied with it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class PositionalEncoding(nn.Module):
+    """Adds position information to a (N, T, D) sequence: fixed sinusoids or learned vectors."""
+
+    def __init__(self, dim: int, max_len: int = 512, learned: bool = False, dropout: float = 0.0):
+        super().__init__()
+        if learned:
+            self.pe = nn.Parameter(torch.randn(max_len, dim) * 0.02)
+        else:
+            position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
+            freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+            pe = torch.zeros(max_len, dim)
+            pe[:, 0::2] = torch.sin(position * freq)
+            pe[:, 1::2] = torch.cos(position * freq[: dim // 2])
+            # Not persistent: the table is recomputed, so checkpoints hold only learned weights.
+            self.register_buffer("pe", pe, persistent=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(x + self.pe[: x.size(1)])
+
+
+def last_bidirectional(y: torch.Tensor) -> torch.Tensor:
+    """Last state of a bidirectional RNN output (N, T, 2H): forward at step T-1, backward at step 0."""
+    h = y.size(-1) // 2
+    return torch.cat([y[:, -1, :h], y[:, 0, h:]], dim=-1)
