@@ -27,6 +27,8 @@ def _pool_infer(name: str, ranks: tuple[int, ...]):
             if p[i] * 2 > k[i]:
                 raise ShapeError(f"{name} padding ({p[i]}) must be at most half the kernel ({k[i]})")
             o = conv_out(s[2 + i], k[i], st[i], p[i], 1)
+            if a.ceil_mode and isinstance(o, int):
+                o = _ceil_out(s[2 + i], k[i], st[i], p[i])
             if isinstance(o, int) and o < 1:
                 raise ShapeError(
                     f"{name}({a.kernel}) shrinks the spatial size below 1: input {fmt_shape(s)}",
@@ -34,6 +36,14 @@ def _pool_infer(name: str, ranks: tuple[int, ...]):
             out.append(o)
         return (s[0], s[1], *out)
     return infer
+
+
+def _ceil_out(size: int, k: int, s: int, p: int) -> int:
+    """torch's ceil_mode output length: windows may start in the padding but not past it."""
+    out = -(-(size + 2 * p - k) // s) + 1
+    if (out - 1) * s >= size + p:
+        out -= 1
+    return out
 
 
 def _pool_lower(kind: str, fixed_n: int | None):
@@ -44,6 +54,8 @@ def _pool_lower(kind: str, fixed_n: int | None):
             kw["stride"] = a.stride if isinstance(a.stride, int) else tuple(a.stride)
         if a.padding != 0:
             kw["padding"] = a.padding if isinstance(a.padding, int) else tuple(a.padding)
+        if a.ceil_mode:
+            kw["ceil_mode"] = True
         k = a.kernel if isinstance(a.kernel, int) else tuple(a.kernel)
         return L(f"nn.{kind}Pool{n}d", k, **kw)
     return lower
@@ -64,7 +76,8 @@ def _args(kind: str) -> list[Arg]:
     return [Arg("kernel", kind, doc="window size", min=1),
             Arg("stride", kind, None, doc="step between windows (default: the kernel size)", min=1,
                 nullable=True),
-            Arg("padding", kind, 0, doc="implicit padding on both sides", min=0)]
+            Arg("padding", kind, 0, doc="implicit padding on both sides", min=0),
+            Arg("ceil_mode", "bool", False, doc="round the output size up instead of down (as torchvision's GoogLeNet)")]
 
 
 for _kind in ("Max", "Avg"):
