@@ -36,7 +36,7 @@ def test_chain_names_shapes_and_text_form():
         graph tiny(x: f32[N, 1, 8, 8]) {
           conv2d = Conv2D[filters=4, kernel=3, stride=1, padding=same, dilation=1, groups=1, bias=true](x) : f32[N, 4, 8, 8]
           relu = ReLU[](conv2d) : f32[N, 4, 8, 8]
-          maxpool = MaxPool[kernel=2, stride=none, padding=0](relu) : f32[N, 4, 4, 4]
+          maxpool = MaxPool[kernel=2, stride=none, padding=0, ceil_mode=false](relu) : f32[N, 4, 4, 4]
           flatten = Flatten[](maxpool) : f32[N, 64]
           dense = Dense[units=10, bias=true](flatten) : f32[N, 10]
           return dense
