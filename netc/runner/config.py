@@ -69,7 +69,8 @@ class DataConfig:
 class SplitConfig:
     """``train.split``: fractions held out for validation and test, and the shuffle seed."""
 
-    val: float = opt(0.1, "fraction of the training data held out for validation (0: no validation)",
+    val: float = opt(0.1, "fraction of the samples held out for validation (of the training set when the "
+                          "source ships its own test set; 0: no validation)",
                      minimum=0.0, below=1.0)
     test: float = opt(0.2, "fraction held out for the final test (ignored when the source ships a test "
                            "set, e.g. MNIST, CIFAR-10)", minimum=0.0, below=1.0)

@@ -200,7 +200,7 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
     else:
         perm = rng.permutation(n)
         n_test = _count(n, split.test, "test", raw.origin)
-    n_val = _count(n - n_test, split.val, "val", raw.origin)
+    n_val = _count(n, split.val, "val", raw.origin)  # fractions of all samples (of the train set if test ships)
     te, va, tr = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
     if len(tr) == 0:
         raise DataError(f"{raw.origin}: the training split is empty ({n} samples, val {split.val}, test "
