@@ -1,0 +1,195 @@
+"""Checkpoints: safetensors weights, weights-only state, atomic writes, refusals."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from netc.diagnostics import CheckpointError
+from netc.runner import checkpoint as ckpt
+
+
+def _model(hidden=8, seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.BatchNorm1d(hidden), torch.nn.ReLU(),
+                               torch.nn.Linear(hidden, 3))
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_roundtrip_weights_and_state(tmp_path):
+    m = _model(seed=1)
+    opt = torch.optim.Adam(m.parameters())
+    m(torch.randn(5, 4)).sum().backward()
+    opt.step()
+    state = {"epoch": 3, "step": 30, "best": 0.5, "optimizer": opt.state_dict(), "rng": ckpt.rng_state(),
+             "history": [{"epoch": 1, "train": {"loss": 1.0}}], "config": {"epochs": 5, "metrics": None}}
+    d = ckpt.save_checkpoint(tmp_path / "last", m, state)
+    assert sorted(p.name for p in d.iterdir()) == ["model.safetensors", "state.pt"]
+    fresh = _model(seed=2)
+    assert not _same(m, fresh)
+    ckpt.load_weights(fresh, d)
+    assert _same(m, fresh)
+    loaded = ckpt.load_state(d)
+    assert loaded["epoch"] == 3 and loaded["history"] == state["history"] and loaded["config"] == state["config"]
+    opt2 = torch.optim.Adam(fresh.parameters())
+    opt2.load_state_dict(loaded["optimizer"])
+    assert torch.equal(opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    assert not list(tmp_path.glob(".*"))  # no temporary or .old directories left
+
+
+def test_rng_state_roundtrip():
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    s = ckpt.rng_state()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    ckpt.set_rng_state(s)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+def test_state_is_loadable_weights_only(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "c", _model(), {"rng": ckpt.rng_state(), "gen": torch.Generator().get_state()})
+    torch.load(tmp_path / "c" / "state.pt", weights_only=True)  # what load_state uses
+
+
+def test_tied_weights_are_saved(tmp_path):
+    m = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.Linear(4, 5, bias=False))
+    m[1].weight = m[0].weight
+    ckpt.save_checkpoint(tmp_path / "t", m, {})
+    other = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.Linear(4, 5, bias=False))
+    other[1].weight = other[0].weight
+    ckpt.load_weights(other, tmp_path / "t")
+    assert torch.equal(other[0].weight, m[0].weight)
+
+
+def test_compiled_or_wrapped_models_save_plain_names(tmp_path):
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.module = inner
+
+    m = _model()
+    ckpt.save_checkpoint(tmp_path / "w", Wrapper(m), {})
+    names = set(ckpt.read_weights(tmp_path / "w"))
+    assert names == set(m.state_dict())
+
+
+# ---------------------------------------------------------------- crashes
+
+def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    old, new = _model(seed=1), _model(seed=2)
+    ckpt.save_checkpoint(tmp_path / "last", old, {"epoch": 1})
+    real_replace = os.replace
+    for fail_on in (1, 2):  # 1: moving the old dir aside; 2: moving the new one in
+        calls = {"n": 0}
+
+        def flaky(src, dst, _fail=fail_on):
+            calls["n"] += 1
+            if calls["n"] == _fail:
+                raise OSError("simulated crash")
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(ckpt.os, "replace", flaky)
+        with pytest.raises(OSError, match="simulated crash"):
+            ckpt.save_checkpoint(tmp_path / "last", new, {"epoch": 2})
+        monkeypatch.setattr(ckpt.os, "replace", real_replace)
+        fresh = _model(seed=3)
+        ckpt.load_weights(fresh, ckpt.resolve_dir(tmp_path / "last"))
+        assert _same(fresh, old)
+        assert ckpt.load_state(tmp_path / "last")["epoch"] == 1
+        if fail_on == 2:  # the crash left the old copy in .last.old; resolve_dir found it; repair for next round
+            real_replace(tmp_path / ".last.old", tmp_path / "last")
+    ckpt.save_checkpoint(tmp_path / "last", new, {"epoch": 2})  # and the next save works normally
+    assert ckpt.load_state(tmp_path / "last")["epoch"] == 2
+
+
+def test_crash_in_the_middle_of_a_file_write(tmp_path, monkeypatch):
+    ckpt.save_checkpoint(tmp_path / "best", _model(seed=1), {"epoch": 1})
+
+    def torn(path, data):
+        with open(path, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "_write_synced", torn)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_checkpoint(tmp_path / "best", _model(seed=2), {"epoch": 2})
+    assert ckpt.load_state(tmp_path / "best")["epoch"] == 1
+    ckpt.load_weights(_model(), tmp_path / "best")
+
+
+def test_atomic_write_leaves_old_content_on_failure(tmp_path, monkeypatch):
+    p = tmp_path / "metrics.jsonl"
+    ckpt.atomic_write(p, "old\n")
+    monkeypatch.setattr(ckpt.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError("crash")))
+    with pytest.raises(OSError):
+        ckpt.atomic_write(p, "new\n")
+    assert p.read_text() == "old\n" and [q.name for q in tmp_path.iterdir()] == ["metrics.jsonl"]
+
+
+# ---------------------------------------------------------------- refusals
+
+def test_mismatch_lists_keys_and_shapes(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "c", _model(hidden=8), {})
+    other = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
+                                torch.nn.Linear(16, 3), torch.nn.Linear(3, 2))
+    with pytest.raises(CheckpointError) as e:
+        ckpt.load_weights(other, tmp_path / "c")
+    msg = str(e.value)
+    assert "does not match the model" in msg
+    assert "shape of 0.weight: checkpoint (8, 4), model (16, 4)" in msg
+    assert "missing in checkpoint: 4.weight (2, 3)" in msg
+    assert e.value.hint
+
+
+def test_pickled_checkpoint_is_refused_unread(tmp_path):
+    p = tmp_path / "model.safetensors"
+    torch.save(_model().state_dict(), p)  # a torch.save zip file under the expected name
+    with pytest.raises(CheckpointError, match="pickle / torch.save file; netc refuses to unpickle"):
+        ckpt.load_weights(_model(), p)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    q = tmp_path / "evil.safetensors"
+    q.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(CheckpointError, match="refuses to unpickle"):
+        ckpt.load_weights(_model(), q)
+    assert not marker.exists()
+
+
+def test_garbage_checkpoint_is_refused(tmp_path):
+    p = tmp_path / "junk.safetensors"
+    p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+        ckpt.load_weights(_model(), p)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        ckpt.load_weights(_model(), tmp_path / "nope")
+
+
+def test_unsafe_state_file_is_refused(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "c", _model(), {})
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"epoch": Exploit()}, tmp_path / "c" / "state.pt")
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        ckpt.load_state(tmp_path / "c")
+    assert not marker.exists()
+    Path(tmp_path / "c" / "state.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError):
+        ckpt.load_state(tmp_path / "c")
