@@ -176,19 +176,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, state: dict[str, Any]) -> Path:
     """Write ``model.safetensors`` and ``state.pt`` into ``directory`` as one atomic step."""
-    directory = Path(directory)
-    parent = directory.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    weights = weights_bytes(model)
+    return _write_checkpoint(Path(directory), weights_bytes(model), _state_bytes(state))
+
+
+def _state_bytes(state: dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     torch.save(state, buf)
+    return buf.getvalue()
+
+
+def _write_checkpoint(directory: Path, weights: bytes, state: bytes) -> Path:
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".{directory.name}.tmp"
     old = parent / f".{directory.name}.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         _write_synced(tmp / WEIGHTS, weights)
-        _write_synced(tmp / STATE, buf.getvalue())
+        _write_synced(tmp / STATE, state)
         _fsync_dir(tmp)
         if directory.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -199,6 +205,49 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, state: dict[s
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
     return directory
+
+
+class Writer:
+    """Writes checkpoints and run files on one background thread, in order, off the training loop's clock.
+
+    Tensors are serialised to bytes on the caller's thread (a consistent snapshot); only the file
+    writes, fsyncs and renames happen in the background. ``flush`` waits and re-raises the first error.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-writer")
+        self._pending: list[Any] = []
+
+    def checkpoint(self, directory: str | Path, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        """Snapshot ``model`` and ``state`` now; write ``directory`` in the background."""
+        self._submit(_write_checkpoint, Path(directory), weights_bytes(model), _state_bytes(state))
+
+    def file(self, path: str | Path, data: bytes | str) -> None:
+        """Write ``path`` atomically in the background."""
+        self._submit(atomic_write, path, data)
+
+    def _submit(self, fn, *args) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            f.result()  # surface a failed earlier write now
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def flush(self) -> None:
+        """Wait for every queued write; raise the first failure."""
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]
+        for e in errors:
+            if e is not None:
+                raise e
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def resolve_dir(directory: str | Path) -> Path:

@@ -137,8 +137,8 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    ckpt.atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(_clean(r)) + "\n" for r in history))
+def _history_text(history: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(_clean(r)) + "\n" for r in history)
 
 
 def _monitor_value(record: dict[str, Any], monitor: str) -> float:
@@ -221,10 +221,8 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
     seed_everything(cfg.seed)
 
     # 2. Data as tensors on the device; one probe forward pass checks targets against the model's outputs.
-    loss_call = resolve_loss(cfg.loss or default_loss(cfg.task))
+    ds, loss_call = _data_and_loss(cfg, inputs, device, data)
     loss_task = loss_call.entry.task  # type: ignore[attr-defined]
-    ds = data if data is not None else load_data(
-        cfg, inputs, device=device, task="regression" if loss_task == "regression" else "classification")
     model.to(device)
     out_shape = _probe(model, ds.train)
     ds = fit_targets(ds, out_shape, loss_task)
@@ -260,7 +258,8 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
         st = _restore(Path(resume), model, optimizer, scheduler, scaler, batch_gen, aug_gen, cfg, reporter)
     _write_json(run_dir / "config.json", {"train": cfg.to_dict(), "inputs": [list(map(_plain, i)) for i in inputs],
                                          "preprocess": preprocess_info(ds)})
-    writer = _tensorboard(run_dir, reporter) if cfg.tensorboard else None
+    tb = _tensorboard(run_dir, reporter) if cfg.tensorboard else None
+    files = ckpt.Writer()  # checkpoints and metrics.jsonl are written off the loop's clock
 
     def state_dict(cursor: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"epoch": st.epoch, "step": st.step, "best": st.best, "best_epoch": st.best_epoch,
@@ -343,13 +342,13 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 record["seconds"] = round(time.perf_counter() - t0, 4)
                 st.history.append(record)
                 st.epoch = epoch
-                _write_history(run_dir, st.history)
+                files.file(run_dir / "metrics.jsonl", _history_text(st.history))
                 reporter.end_epoch(record)
-                if writer is not None:
+                if tb is not None:
                     for split in ("train", "val"):
                         for k, v in (record.get(split) or {}).items():
-                            writer.add_scalar(f"{split}/{k}", v, epoch)
-                    writer.add_scalar("lr", record["lr"], epoch)
+                            tb.add_scalar(f"{split}/{k}", v, epoch)
+                    tb.add_scalar("lr", record["lr"], epoch)
                 # 5d. epoch-level schedule, best/last checkpoints, early stopping
                 if scheduler is not None and not per_step:
                     if schedule_call.entry.needs_metric:  # type: ignore[union-attr, attr-defined]
@@ -359,12 +358,12 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 value = _monitor_value(record, monitor)
                 if _improved(value, st.best, mode, es.min_delta if es else 0.0):
                     st.best, st.best_epoch, st.bad_epochs = value, epoch, 0
-                    ckpt.save_checkpoint(run_dir / "best", model, state_dict())
+                    files.checkpoint(run_dir / "best", model, state_dict())
                 else:
                     st.bad_epochs += 1
                 stop_now = es is not None and st.bad_epochs >= es.patience
                 if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or stop_now:
-                    ckpt.save_checkpoint(run_dir / "last", model, state_dict())
+                    files.checkpoint(run_dir / "last", model, state_dict())
                 if stop_now:
                     reporter.note(f"early stopping: {monitor} has not improved for {es.patience} epoch(s); "
                                   f"best {st.best:.4g} at epoch {st.best_epoch}")
@@ -375,12 +374,14 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                       "losses": torch.stack(i.losses).cpu() if i.losses else torch.empty(0),
                       "outputs": torch.cat(i.outs).cpu() if i.outs else torch.empty(0)}
             st.epoch = i.epoch - 1
-            ckpt.save_checkpoint(run_dir / "last", model, state_dict(cursor))
+            files.checkpoint(run_dir / "last", model, state_dict(cursor))
+            files.flush()
             raise TrainingInterrupted(
                 f"training interrupted at epoch {i.epoch}, step {i.batch}/{len(i.perm.split(bs))}; a resumable "
                 f"checkpoint is in {run_dir / 'last'}",
                 hint=f"resume with: netc train SPEC --resume {run_dir}") from None
         except _Diverged as d:
+            files.flush()
             step_in_epoch = d.batch + 1
             last = run_dir / "last"
             keep = (f"the last good checkpoint (epoch {st.epoch}) is in {last}" if (last / ckpt.WEIGHTS).exists()
@@ -391,12 +392,14 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 hint="lower the learning rate, set train.clip_grad_norm (e.g. 1.0), or check the data for extreme "
                      "values") from None
         except KeyboardInterrupt:
+            files.flush()
             raise TrainingInterrupted(f"training aborted; the last checkpoint (epoch {st.epoch}) is in "
                                       f"{run_dir / 'last'}",
                                       hint=f"resume with: netc train SPEC --resume {run_dir}") from None
         finally:
-            if writer is not None:
-                writer.close()
+            files.close()
+            if tb is not None:
+                tb.close()
 
     # 6. Test with the best weights; results.json and plots.
     if (run_dir / "best" / ckpt.WEIGHTS).exists():
@@ -425,6 +428,17 @@ class _Interrupted(Exception):
 
 
 # ---------------------------------------------------------------- fit helpers
+
+def _data_and_loss(cfg: TrainConfig, inputs: Inputs, device: torch.device, data: Dataset | None):
+    """The data set and the loss: a configured loss decides the task; otherwise the data do."""
+    if cfg.loss is not None:
+        loss_call = resolve_loss(cfg.loss)
+        task = "regression" if loss_call.entry.task == "regression" else "classification"  # type: ignore[attr-defined]
+        ds = data if data is not None else load_data(cfg, inputs, device=device, task=task)
+        return ds, loss_call
+    ds = data if data is not None else load_data(cfg, inputs, device=device)
+    return ds, resolve_loss(default_loss(ds.task))
+
 
 def _probe(model: torch.nn.Module, split: Split) -> tuple[int, ...]:
     """Per-sample output shape of the model on two training samples (eval mode: no RNG use, no BN update)."""
@@ -521,10 +535,8 @@ def evaluate(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, split: st
              data: Dataset | None = None, device: str | None = None) -> dict[str, Any]:
     """Loss, metrics, baselines and (classification) per-class report of ``model`` on one split."""
     dev = resolve_device(device or cfg.device)
-    loss_call = resolve_loss(cfg.loss or default_loss(cfg.task))
+    ds, loss_call = _data_and_loss(cfg, inputs, dev, data)
     loss_task = loss_call.entry.task  # type: ignore[attr-defined]
-    ds = data if data is not None else load_data(
-        cfg, inputs, device=dev, task="regression" if loss_task == "regression" else "classification")
     model.to(dev)
     out_shape = _probe(model, ds.train)
     ds = fit_targets(ds, out_shape, loss_task)
