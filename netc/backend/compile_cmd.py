@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
+import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -93,9 +96,13 @@ def _write_text(text: str, output: str | None) -> None:
         raise UsageError(f"cannot write {output}: {e.strerror}") from None
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+def _first_line(e: BaseException | None) -> str:
+    """``Type: the first sentence of the message`` (torch's messages carry graph dumps and pleas)."""
+    text = (str(e).strip().splitlines() or [""])[0]
+    for cut in ("  [Caused by", ". Please "):
+        text = text.split(cut)[0]
+    text = text if len(text) <= 240 else text[:240] + "…"
+    return f"{type(e).__name__}: {text}"
 
 
 def _eval_module(graph: Graph, cname: str, train: bool = False):
@@ -184,26 +191,55 @@ def export_onnx(graph: Graph, cname: str, out: Path) -> float | None:
 
 
 def _onnx_export(module, inputs, out: Path, in_names, out_names, dynamic, graph: Graph) -> None:
-    """torch.onnx.export: the torch.export-based exporter if onnxscript is installed, else the legacy one."""
+    """torch.onnx.export with the TorchScript-based exporter (fast, quiet, covers every netc op);
+    the torch.export-based one (5+ s per model) only if that fails and onnxscript is installed."""
     import inspect
 
     import torch
 
     has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
-    use_dynamo = has_dynamo and importlib.util.find_spec("onnxscript") is not None
-    attempts = [True, False] if use_dynamo else [False]
+    attempts = [False]
+    if has_dynamo and importlib.util.find_spec("onnxscript") is not None:
+        attempts.append(True)
     error: Exception | None = None
     for dynamo in attempts:
         kw = {"dynamo": dynamo} if has_dynamo else {}
         if dynamo:
+            print(f"note: the TorchScript-based ONNX exporter failed ({_first_line(error)}); "
+                  "trying the torch.export-based one", file=sys.stderr)
             kw["verbose"] = False
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _quiet():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(module, inputs, str(out), input_names=in_names, output_names=out_names,
                                   dynamic_axes=dynamic, **kw)
             return
         except Exception as e:  # noqa: BLE001  try the next exporter, then report
             error = e
+    hint = "use --format torchscript or --format python instead"
+    if len(attempts) == 1 and has_dynamo:
+        hint = "pip install onnxscript (torch's newer exporter covers more ops), or " + hint
     raise BackendError(f"model '{graph.name}' cannot be exported to ONNX: {_first_line(error)}", graph.span,
-                       "use --format torchscript or --format python instead") from None
+                       hint) from None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporters' own printing (graph dumps, logging) at the file-descriptor level."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])

@@ -234,6 +234,9 @@ def _tensor_vars(graph: Graph, input_vars: dict[str, str], reserved: frozenset[s
             users.setdefault(i, set()).add(k)
     temp = {n.name for k, n in enumerate(graph.nodes)
             if users.get(n.name) == {k + 1} and n.name not in graph.outputs}
+    last = graph.nodes[-1].name if graph.nodes else None
+    if graph.outputs == (last,) and last not in users:
+        temp.add(last)  # `x = self.head(x)` then `return x`
     named = _unique([n.name for n in graph.nodes if n.name not in temp],
                     reserved | set(input_vars.values()))
     # The running variable's name: `x`, unless a named tensor or a still-needed input owns it.
@@ -249,6 +252,8 @@ def _tensor_vars(graph: Graph, input_vars: dict[str, str], reserved: frozenset[s
 def _init_line(attr: str, low: Lowering, comment: str) -> list[str]:
     head = f"        self.{attr} = "
     call = render_call(low)
+    if comment.startswith("<"):  # spec given as text: "<string>:7"
+        comment = "spec line " + comment.rsplit(":", 1)[-1]
     tail = f"  # {comment}" if comment else ""
     if len(head) + len(call) <= MAX_LINE:
         return [head + call + tail]
