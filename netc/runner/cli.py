@@ -1,0 +1,261 @@
+"""``netc train``, ``netc eval`` and ``netc predict``: from a spec (or a run directory) to the runner.
+
+``netc.cli`` parses the command line and calls ``run_train`` / ``run_eval`` /
+``run_predict`` here. A run directory is self-contained: it keeps a copy of the
+spec (``spec.yaml``), the resolved train config and the preprocessing
+statistics (``config.json``), so ``eval`` and ``predict`` need only the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from netc.diagnostics import Span, UsageError
+
+EXIT_OK = 0
+
+
+# ---------------------------------------------------------------- spec -> model, inputs, config
+
+def inputs_of(graph) -> list[tuple[str, tuple[Any, ...], str]]:
+    """The declared inputs of a graph as (name, per-sample shape, dtype)."""
+    return [(i.name, tuple(i.type.shape[1:]), i.type.dtype) for i in graph.inputs]
+
+
+def train_spans(source: str, file: str) -> dict[str, Span]:
+    """Spans of every key under ``train:`` ('train.split.val' -> value, 'train.split.val:key' -> key)."""
+    from netc.dsl.yamlload import YMap, YSeq, load_yaml
+
+    spans: dict[str, Span] = {}
+    try:
+        root = load_yaml(source, file)
+    except Exception:  # the front end has already reported YAML problems
+        return spans
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, YMap):
+            for k, v in node.items:
+                p = f"{path}.{k.value}"
+                spans[p] = k.span if isinstance(v, YMap) else v.span
+                spans[p + ":key"] = k.span
+                walk(v, p)
+        elif isinstance(node, YSeq):
+            for i, v in enumerate(node.items):
+                spans[f"{path}[{i}]"] = v.span
+
+    if isinstance(root, YMap) and root.get("train") is not None:
+        spans["train"] = root.key_node("train").span  # type: ignore[union-attr]
+        walk(root.get("train"), "train")
+    return spans
+
+
+def train_config(program, sets: list[str] | None = None, device: str | None = None):
+    """The spec's ``train:`` block as a TrainConfig (errors point into the spec), with --set/--device."""
+    from netc.diagnostics import SpecError
+    from netc.runner.config import TrainConfig
+
+    try:
+        cfg = TrainConfig.from_dict(program.train or {}, spans=train_spans(program.source, program.file))
+    except SpecError as e:
+        e.source = program.source  # render the spec line under the message
+        raise
+    if sets:
+        cfg = cfg.apply_overrides(sets)
+    if device:
+        cfg = cfg.apply_overrides([f"train.device={device}"])
+    return cfg
+
+
+def _program(file: str, params: list[str] | None):
+    from netc.compiler.check import check_file, parse_param_overrides
+
+    overrides = parse_param_overrides(params) if params else None
+    return check_file(file, params=overrides) if overrides else check_file(file)
+
+
+def _build(program, model_name: str | None = None):
+    import netc
+
+    return netc.build(program, model_name, train=True)
+
+
+def _supervised_graph(program):
+    if len(program.graphs) != 1:
+        names = ", ".join(program.graphs)
+        raise UsageError(f"{program.file} defines {len(program.graphs)} models ({names}); netc train fits one "
+                         "supervised model", hint="adversarial (GAN) training is not implemented in the runner "
+                                                 "yet; train each model from its own spec")
+    return program.main
+
+
+# ---------------------------------------------------------------- train
+
+def run_train(args: argparse.Namespace) -> int:
+    """``netc train FILE [--set k=v] [--out DIR] [--resume DIR] [--device D] [--force]``."""
+    from netc.runner.checkpoint import atomic_write
+    from netc.runner.loop import fit, seed_everything
+
+    if getattr(args, "nproc_per_node", None) not in (None, 1):
+        raise UsageError("multi-process (DDP) training is not implemented in the runner yet",
+                         hint="drop --nproc-per-node to train in one process")
+    # 1. check the spec and read its train: block (+ --set, --device)
+    program = _program(args.file, getattr(args, "params", None))
+    graph = _supervised_graph(program)
+    cfg = train_config(program, args.sets, args.device)
+    # 2. the run directory: fresh, forced, or the one being resumed
+    run_dir = Path(args.out or args.resume or Path("runs") / program.name)
+    if args.resume:
+        if not (Path(args.resume) / "last").exists() and not (Path(args.resume) / ".last.old").exists():
+            raise UsageError(f"--resume {args.resume}: no last/ checkpoint there",
+                             hint="pass the run directory printed by netc train (it contains last/)")
+    elif run_dir.exists() and any(run_dir.iterdir()) and not args.force:
+        raise UsageError(f"run directory {run_dir} already exists",
+                         hint=f"continue it with --resume {run_dir}, overwrite with --force, or pick --out DIR")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "spec.yaml", program.source)
+    atomic_write(run_dir / "run.json", json.dumps({"spec": str(args.file), "model": graph.name,
+                                                   "params": list(getattr(args, "params", None) or [])}, indent=2))
+    # 3. build the model under the run's seed (same initial weights every time), then train
+    seed_everything(cfg.seed)
+    model = _build(program)
+    result = fit(model, inputs_of(graph), cfg, run_dir, resume=args.resume)
+    print(f"run saved in {run_dir} (best epoch {result.best_epoch}, {result.monitor} {result.best_value:.4g})"
+          if result.best_value is not None else f"run saved in {run_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- eval / predict
+
+def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str | None):
+    """(model with trained weights, graph inputs, train config, preprocess info or None) for a run or checkpoint."""
+    from netc.runner.checkpoint import load_weights, resolve_dir
+    from netc.runner.config import TrainConfig
+
+    path = Path(target)
+    run_dir = path if (path / "config.json").exists() else None
+    if run_dir is None and path.parent.name in ("best", "last") and (path.parent.parent / "config.json").exists():
+        run_dir = path.parent.parent
+    if run_dir is None and path.name in ("best", "last", ".last.old") and (path.parent / "config.json").exists():
+        run_dir = path.parent
+    spec_file = spec or (str(run_dir / "spec.yaml") if run_dir and (run_dir / "spec.yaml").exists() else None)
+    if spec_file is None:
+        raise UsageError(f"{target}: no run directory around this checkpoint, so the model is unknown",
+                         hint="pass --spec SPEC.yaml (the spec it was trained with)")
+    meta = json.loads((run_dir / "run.json").read_text()) if run_dir and (run_dir / "run.json").exists() else {}
+    program = _program(spec_file, meta.get("params"))
+    graph = _supervised_graph(program)
+    if run_dir is not None and not spec:
+        saved = json.loads((run_dir / "config.json").read_text())
+        cfg = TrainConfig.from_dict(saved["train"])
+        preprocess = saved.get("preprocess")
+        cfg = cfg.apply_overrides(list(sets or []) + ([f"train.device={device}"] if device else []))
+    else:
+        cfg = train_config(program, sets, device)
+        preprocess = json.loads((run_dir / "config.json").read_text()).get("preprocess") if run_dir else None
+    if path == run_dir:
+        weights = resolve_dir(run_dir / "best") if (run_dir / "best").exists() else resolve_dir(run_dir / "last")
+    else:
+        weights = path
+    model = _build(program)
+    load_weights(model, weights)
+    return model, inputs_of(graph), cfg, preprocess
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """``netc eval RUN_DIR_OR_CHECKPOINT [--spec S] [--split test] [--set k=v]``: metrics table."""
+    from netc.runner.loop import evaluate
+
+    model, inputs, cfg, _ = _load_run(args.run, args.spec, args.sets, args.device)
+    result = evaluate(model, inputs, cfg, args.split)
+    print(format_eval(result))
+    return EXIT_OK
+
+
+def format_eval(result: dict[str, Any]) -> str:
+    """A plain-text metrics table (and per-class table for classification)."""
+    lines = [f"{result['split']} split, {result['samples']} samples"]
+    for k, v in result.items():
+        if k not in ("split", "samples", "report"):
+            lines.append(f"  {k:<12} {v:.4f}")
+    rep = result.get("report") or {}
+    if rep.get("per_class"):
+        lines.append("")
+        lines.append(f"  {'class':<12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
+        for name, row in rep["per_class"].items():
+            lines.append(f"  {name:<12} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} "
+                         f"{row['support']:>8d}")
+    return "\n".join(lines)
+
+
+def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]]):
+    """Raw model inputs from .npy / .npz / .csv, shaped as declared (one array per model input)."""
+    import numpy as np
+
+    from netc.diagnostics import DataError
+    from netc.runner.data import _fit_shape
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"inputs file not found: {path}", hint="pass a .npy, .npz or .csv file of samples")
+    if p.suffix == ".npy":
+        arrays = {inputs[0][0]: np.load(p, allow_pickle=False)}
+    elif p.suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {n: z[n] for n, _, _ in inputs if n in z.files}
+            if len(inputs) == 1 and not arrays and "x" in z.files:
+                arrays = {inputs[0][0]: z["x"]}
+    elif p.suffix == ".csv":
+        arrays = {inputs[0][0]: np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2)}
+    else:
+        raise DataError(f"{path}: unsupported inputs format {p.suffix!r}", hint="use .npy, .npz or .csv")
+    missing = [n for n, _, _ in inputs if n not in arrays]
+    if missing:
+        raise DataError(f"{path}: no array for model input(s) {missing}",
+                        hint="store one array per input, named after it (or x for a single input)")
+    out = []
+    for name, shape, dtype in inputs:
+        a = _fit_shape(np.asarray(arrays[name]), tuple(shape), name, str(p))
+        out.append(a.astype(np.int64 if dtype == "int64" else np.float32))
+    return out
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """``netc predict RUN INPUTS [-o preds.csv|.npy]``: predictions in data units / class ids."""
+    import numpy as np
+    import torch
+
+    from netc.runner.loop import predict
+
+    if args.inputs is None:
+        raise UsageError("netc predict needs an INPUTS file", hint="e.g. netc predict runs/x samples.npy -o preds.csv")
+    model, inputs, cfg, preprocess = _load_run(args.run, args.spec, None, args.device)
+    xs = tuple(torch.from_numpy(a) for a in read_inputs(args.inputs, inputs))
+    out = predict(model, xs, batch_size=cfg.eval_batch_size, preprocess=preprocess).cpu()
+    task = (preprocess or {}).get("task", "classification")
+    if task == "classification":
+        probs = torch.sigmoid(out).reshape(-1, 1) if out.shape[-1:] == (1,) else torch.softmax(out, dim=-1)
+        if probs.shape[-1] == 1:
+            probs = torch.cat([1 - probs, probs], dim=-1)
+        pred = probs.argmax(-1).numpy()
+        names = (preprocess or {}).get("class_names")
+        header = ["pred"] + [f"p_{(names or [])[i] if names and i < len(names) else i}" for i in range(probs.shape[-1])]
+        table = np.concatenate([pred.reshape(len(pred), -1).astype(np.float64),
+                                probs.reshape(len(pred), -1).numpy().astype(np.float64)], axis=1)
+        array = pred
+    else:
+        table = out.reshape(len(out), -1).numpy().astype(np.float64)
+        header = [f"y{i}" for i in range(table.shape[1])]
+        array = out.numpy()
+    if args.output and args.output.endswith(".npy"):
+        np.save(args.output, array)
+    else:
+        fmt = ["%d" if task == "classification" and i == 0 else "%.6g" for i in range(table.shape[1])]
+        target = args.output or sys.stdout
+        np.savetxt(target, table, delimiter=",", header=",".join(header), comments="", fmt=fmt)
+    if args.output:
+        print(f"wrote {len(table)} predictions to {args.output}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,114 @@
+"""``netc train`` / ``eval`` / ``predict`` through the real command line entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from netc.cli import main
+
+SPEC = """\
+netc: 1
+name: tiny_digits
+input: [64]
+model: Dense(32) → ReLU → Dense(10)
+train:
+  data: {{source: digits, limit: 400}}
+  optimizer: {optimizer}
+  epochs: {epochs}
+  batch_size: 32
+  metrics: [accuracy, f1]
+  plots: false
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def spec(tmp_path: Path, optimizer="adam(lr=1e-2)", epochs=2, name="s.yaml") -> str:
+    p = tmp_path / name
+    p.write_text(SPEC.format(optimizer=optimizer, epochs=epochs), encoding="utf-8")
+    return str(p)
+
+
+def test_train_eval_predict(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", spec(tmp_path), "--out", str(run), "--set", "train.epochs=1"]) == 0
+    assert {"spec.yaml", "run.json", "config.json", "metrics.jsonl", "results.json", "best", "last"} <= \
+        {p.name for p in run.iterdir()}
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # --set applied
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "test split, 80 samples" in out and "accuracy" in out and "precision" in out
+    assert main(["eval", str(run), "--split", "val"]) == 0
+    assert "val split, 40 samples" in capsys.readouterr().out
+    from sklearn.datasets import load_digits
+
+    np.save(tmp_path / "x.npy", load_digits().data[:7])
+    assert main(["predict", str(run), str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.csv")]) == 0
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0].startswith("pred,p_0,p_1") and len(lines) == 8
+    probs = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert main(["predict", str(run / "best"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.npy")]) == 0
+    assert np.load(tmp_path / "p.npy").shape == (7,)
+
+
+def test_existing_run_needs_force_or_resume(tmp_path, capsys):
+    s, run = spec(tmp_path, epochs=1), tmp_path / "run"
+    assert main(["train", s, "--out", str(run)]) == 0
+    assert main(["train", s, "--out", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", s, "--resume", str(run), "--set", "train.epochs=2"]) == 0
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert main(["train", s, "--out", str(run), "--force"]) == 0
+
+
+def test_bad_set_is_a_usage_error(tmp_path, capsys):
+    assert main(["train", spec(tmp_path), "--out", str(tmp_path / "r"), "--set", "train.epoch=3"]) == 2
+    err = capsys.readouterr().err
+    assert "train has no key 'epoch'" in err and "did you mean 'epochs'?" in err
+
+
+def test_train_block_errors_point_into_the_spec(tmp_path, capsys):
+    s = spec(tmp_path, optimizer="adam(lrr=1e-3)")
+    assert main(["train", s, "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert f"{s}:7:14: error[arg]: train.optimizer: adam has no argument 'lrr'" in err
+    assert "optimizer: adam(lrr=1e-3)" in err and "did you mean 'lr'?" in err
+
+
+def test_divergence_exit_code(tmp_path, capsys):
+    assert main(["train", spec(tmp_path, optimizer="sgd(lr=1e12)", epochs=3), "--out", str(tmp_path / "r")]) == 3
+    assert "loss became NaN/Inf at epoch 1" in capsys.readouterr().err
+
+
+def test_eval_of_a_bare_checkpoint_needs_the_spec(tmp_path, capsys):
+    s, run = spec(tmp_path, epochs=1), tmp_path / "run"
+    assert main(["train", s, "--out", str(run)]) == 0
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes((run / "best" / "model.safetensors").read_bytes())
+    assert main(["eval", str(weights)]) == 2
+    assert "--spec" in capsys.readouterr().err
+    assert main(["eval", str(weights), "--spec", s]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert f"{results['test']['accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_multi_model_spec_is_refused_clearly(tmp_path, capsys):
+    root = Path(__file__).resolve().parent.parent
+    gan = root / "examples" / "digits_gan.yaml"
+    if not gan.exists():
+        pytest.skip("no GAN example")
+    assert main(["train", str(gan), "--out", str(tmp_path / "g")]) == 2
+    assert "defines 2 models" in capsys.readouterr().err
