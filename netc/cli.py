@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", default=None, help="predictions file (.csv or .npy)")
     pr.add_argument("-n", "--num-samples", type=int, default=None, help="GAN: samples to generate")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    ls = sub.add_parser("lsp", help="language server for editors (LSP over stdio): live diagnostics, hover, completion")
+    ls.add_argument("--stdio", action="store_true", help="accepted for LSP clients that pass it; stdio is the transport")
+    ls.add_argument("--debounce-ms", type=float, default=None, metavar="MS",
+                    help="wait after an edit before checking (default 150, or $NETC_LSP_DEBOUNCE_MS)")
+    ls.add_argument("--log-file", default=None, help="write the server's log here instead of stderr")
+    ls.add_argument("-v", "--verbose", action="store_true", help="log every check and message")
     return p
 
 
@@ -229,8 +235,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run_predict(args)
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from netc.lsp.server import serve  # lazy: pygls is imported only by `netc lsp`
+
+    serve(args.debounce_ms, args.log_file, args.verbose)
+    return EXIT_OK  # pragma: no cover - serve() ends the process
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema": cmd_schema,
-            "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict}
+            "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
+            "lsp": cmd_lsp}
 
 
 def main(argv: list[str] | None = None) -> int:

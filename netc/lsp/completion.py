@@ -1,0 +1,161 @@
+"""``textDocument/completion``: op and block names where a step goes, argument names inside a call.
+
+Read from the text (a half-typed chain does not parse): after ``→``/``->`` or at the
+start of a chain value, every op, every block of the document and of its imports,
+and (at the start) the names a chain may begin from; inside ``Conv2D(32, 3, |`` the
+arguments not given yet, inserted as ``name=``; after ``padding=`` its choices.
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from netc.compiler.registry import REGISTRY, Arg, OpDef
+from netc.dsl.spec import REQUIRED, BlockDef
+from netc.lsp.context import CallContext, call_context, chain_slot, in_chain_value, key_path, word_at
+from netc.lsp.documents import Document
+from netc.lsp.hover import arg_markdown, op_markdown
+from netc.lsp.symbols import block_header, block_namespace, scope_at
+
+__all__ = ["TRIGGERS", "completion"]
+
+TRIGGERS = ["(", ",", "=", ">", "→", " "]
+K = types.CompletionItemKind
+
+
+def completion(doc: Document, line: int, character: int) -> types.CompletionList | None:
+    """Completion items at LSP position (line, character) of ``doc``, or None where nothing fits."""
+    idx = doc.index
+    off = idx.offset(line, character)
+    text = idx.line(line)
+    col = off - idx.offset(line, 0)
+    ws, _, _ = word_at(text, col)
+    start = idx.position(off - (col - ws))
+    rng = types.Range(types.Position(*start), types.Position(*idx.position(off)))
+
+    ctx = call_context(text, col)
+    if ctx is not None:
+        items = _in_call(doc, ctx, rng, line, col)
+    else:
+        slot = chain_slot(text, col)
+        if slot is None:
+            return None
+        lines = [idx.line(i) for i in range(line + 1)]
+        if not in_chain_value(key_path(lines, line, col)):
+            return None
+        items = _steps(doc, rng, slot == "start", line, col)
+    if not items:
+        return None
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+# ---------------------------------------------------------------------------- steps
+
+def _steps(doc: Document, rng: types.Range, at_start: bool, line: int, col: int) -> list[types.CompletionItem]:
+    items = [_op_item(op, op.name, rng) for op in REGISTRY.all()]
+    for alias, target in sorted(REGISTRY.aliases.items()):
+        op = REGISTRY.get(target)
+        if op is not None:
+            items.append(_op_item(op, alias, rng, f"alias of {op.name}"))
+    for name, b in sorted(_blocks(doc).items()):
+        items.append(types.CompletionItem(
+            label=name, kind=K.Module, detail=f"block {block_header(name, b)}",
+            documentation=_md(f"block defined in `{b.file.rsplit('/', 1)[-1]}` line {b.span.line}"),
+            text_edit=types.TextEdit(rng, name), sort_text=f"0{name}"))
+    if at_start:
+        for name in _names_in_scope(doc, line, col):
+            items.append(types.CompletionItem(label=name, kind=K.Variable, detail="node or input: start the chain from it",
+                                              text_edit=types.TextEdit(rng, name), sort_text=f"2{name}"))
+    return items
+
+
+def _op_item(op: OpDef, label: str, rng: types.Range, note: str | None = None) -> types.CompletionItem:
+    return types.CompletionItem(label=label, kind=K.Function, detail=note or op.signature(),
+                                documentation=_md(op_markdown(op)), text_edit=types.TextEdit(rng, label),
+                                sort_text=f"1{label}")
+
+
+def _blocks(doc: Document) -> dict[str, BlockDef]:
+    out: dict[str, BlockDef] = {}
+    for a, _ in reversed(doc.analyses()):  # the latest analysis wins
+        out.update(block_namespace(a.spec))
+    return out
+
+
+def _names_in_scope(doc: Document, line: int, col: int) -> list[str]:
+    nl, nc = doc.index.to_netc(line, col)
+    for a, lm in doc.analyses():
+        old = lm.to_old(nl)
+        if old is None:
+            continue
+        scope = scope_at(a.spec, old, nc)
+        names = [e.name for e in scope.entries if e.name]
+        if scope.block is not None:
+            names.append("in")
+        elif scope.model is not None:
+            names += [i.name for i in scope.model.inputs]
+        if names:
+            return list(dict.fromkeys(names))
+    return []
+
+
+# ---------------------------------------------------------------------------- arguments
+
+def _in_call(doc: Document, ctx: CallContext, rng: types.Range, line: int, col: int) -> list[types.CompletionItem]:
+    if ctx.nested:
+        return []
+    op = REGISTRY.get(ctx.callee)
+    if op is not None:
+        if ctx.kwarg is not None:
+            a = op.arg(ctx.kwarg)
+            return _values(a, rng, doc, line, col) if a is not None else []
+        items: list[types.CompletionItem] = []
+        if op.arity == "many":  # Add(body, in): the tensors to join come first
+            items += [types.CompletionItem(label=n, kind=K.Variable, detail="tensor to join",
+                                           text_edit=types.TextEdit(rng, n), sort_text=f"0{n}")
+                      for n in _names_in_scope(doc, line, col)]
+            rest = list(op.args)
+        else:
+            rest = list(op.args[ctx.positional:])
+        for i, a in enumerate(rest):
+            if a.name in ctx.given:
+                continue
+            items.append(types.CompletionItem(
+                label=a.name, kind=K.Property, detail=_arg_detail(a), documentation=_md(arg_markdown(op.name, a)),
+                text_edit=types.TextEdit(rng, f"{a.name}="), filter_text=a.name, sort_text=f"1{i:03d}"))
+        return items
+    b = _blocks(doc).get(ctx.callee)
+    if b is None or ctx.kwarg is not None:
+        return []
+    return [types.CompletionItem(label=p.name, kind=K.Property,
+                                 detail="required" if p.default is REQUIRED else f"default {p.default}",
+                                 documentation=_md(f"parameter of block `{block_header(ctx.callee, b)}`"),
+                                 text_edit=types.TextEdit(rng, f"{p.name}="), filter_text=p.name,
+                                 sort_text=f"1{i:03d}")
+            for i, p in enumerate(b.params[ctx.positional:]) if p.name not in ctx.given]
+
+
+def _values(a: Arg, rng: types.Range, doc: Document, line: int, col: int) -> list[types.CompletionItem]:
+    if a.choices:
+        values = list(a.choices)
+    elif a.kind == "bool":
+        values = ["true", "false"]
+    elif a.kind == "ref":
+        values = _names_in_scope(doc, line, col)
+    else:
+        return []
+    default = None if a.required else str(a.default).lower() if isinstance(a.default, bool) else a.default
+    return [types.CompletionItem(label=v, kind=K.EnumMember, detail=f"{a.name}" + (" (default)" if v == default else ""),
+                                 text_edit=types.TextEdit(rng, v), sort_text=f"{i:03d}")
+            for i, v in enumerate(values)]
+
+
+def _arg_detail(a: Arg) -> str:
+    if a.default is REQUIRED:
+        return f"{a.kind}, required"
+    d = a.default
+    return f"{a.kind}, default {str(d).lower() if isinstance(d, bool) or d is None else d}"
+
+
+def _md(text: str) -> types.MarkupContent:
+    return types.MarkupContent(types.MarkupKind.Markdown, text)
