@@ -62,6 +62,8 @@ def _mask_strings(s: str) -> str:
 def call_context(line: str, col: int) -> CallContext | None:
     """The innermost call around ``col`` of ``line``, or None outside any call's parentheses."""
     text = _mask_strings(line[:col])
+    if re.search(r"(^|\s)#", text):
+        return None  # in a comment
     depth = 0
     nested = False
     i = len(text) - 1
@@ -83,8 +85,8 @@ def call_context(line: str, col: int) -> CallContext | None:
                 if ch == "(" and name and (name[0].isalpha() or name[0] == "_"):
                     return _arguments(text, i, name, k, nested)
                 nested = True  # a list or tuple inside an argument: keep looking outward
-        elif ch in "→" or (ch == ">" and i > 0 and text[i - 1] == "-") or ch == "#":
-            return None  # reached the previous step (or a comment): not inside a call
+        elif ch == "→" or (ch == ">" and i > 0 and text[i - 1] == "-"):
+            return None  # reached the previous step: not inside a call
         i -= 1
     return None
 
