@@ -8,7 +8,9 @@ state_dict, in eval mode, float32 random inputs — equal outputs within
 
 Models above ``HEAVY_MACS`` per sample (VGG-16, GoogLeNet, ResNet-18 at 224×224) run
 batch 1 for real and check batch 7 on the meta device (the same generated forward,
-shapes only), which keeps this file within its time budget on a 2-core CPU.
+shapes only); models above ``HEAVY_PARAMS`` construct the emitted twin on the meta device
+and load the built module's state_dict with ``assign=True`` (no second random
+initialisation of 100M weights). Both keep this file within its time budget on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from test_backend_ops import check_graph, run_exec_source
 import netc
 from netc.backend.emit import class_names
 
-HEAVY_MACS = 1_000_000_000
+HEAVY_MACS = 1_000_000_000  # per sample: above it, batch 7 is checked on the meta device
+HEAVY_PARAMS = 10_000_000  # above it, the emitted twin is built on meta and assigned the real weights
 FILES = EXAMPLES + SPECS
 
 
@@ -41,8 +44,8 @@ def test_spec_builds_with_checker_shapes_and_params(path):
         module = netc.build(program, model, train=False)
         assert module.netc_graph.name == model
         assert module.input_names == [i.name for i in graph.inputs]
-        emitted = run_exec_source(source, names[model])
         heavy = graph.macs > HEAVY_MACS
+        emitted = run_exec_source(source, names[model], meta=graph.params > HEAVY_PARAMS)
         check_graph(graph, module, emitted, batches=(1,) if heavy else (1, 7), meta_batches=(7,) if heavy else ())
 
 

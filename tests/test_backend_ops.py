@@ -140,10 +140,17 @@ def spec_of(snippet: str) -> str:
 
 # ----------------------------------------------------------------------------- shared checks
 
-def run_exec_source(source: str, class_name: str) -> torch.nn.Module:
-    """Execute emitted source on its own (a fresh namespace, nothing from netc) and instantiate it."""
+def run_exec_source(source: str, class_name: str, meta: bool = False) -> torch.nn.Module:
+    """Execute emitted source on its own (a fresh namespace, nothing from netc) and instantiate it.
+
+    ``meta=True`` constructs it on the meta device (no weight initialisation, for the largest
+    specs); ``check_graph`` then loads the real state_dict into it with ``assign=True``.
+    """
     namespace: dict = {"__name__": "emitted_for_test"}
     exec(compile(source, "<emitted>", "exec"), namespace)
+    if meta:
+        with torch.device("meta"):
+            return namespace[class_name]()
     return namespace[class_name]()
 
 
@@ -172,7 +179,10 @@ def check_graph(graph: Graph, module: torch.nn.Module, emitted: torch.nn.Module 
             assert tuple(y.shape) == concrete_shape(graph.output_type.shape, b, SEQ), (graph.name, b, "meta")
         if emitted is not None:
             assert list(emitted.state_dict()) == list(module.state_dict())
-            emitted.load_state_dict(module.state_dict())
+            on_meta = any(t.is_meta for t in (*emitted.parameters(), *emitted.buffers()))
+            emitted.load_state_dict(module.state_dict(), assign=on_meta)
+            assert not any(t.is_meta for t in (*emitted.parameters(), *emitted.buffers())), \
+                "a non-persistent buffer stayed on the meta device: construct this model for real"
             emitted.eval()
             xs, y = first
             torch.testing.assert_close(emitted(*xs), y)  # default float32 tolerances
