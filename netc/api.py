@@ -19,20 +19,24 @@ if TYPE_CHECKING:
 SpecLike = str | Path | Program
 
 
-def load(spec: SpecLike) -> Program:
+def load(spec: SpecLike, params: dict[str, object] | None = None) -> Program:
     """The checked IR of a spec: a path, or YAML text (any string containing a newline).
 
+    ``params`` override values of the spec's ``params:`` mapping (like ``--param``).
     Raises :class:`netc.diagnostics.SpecError` with every diagnostic if the spec is invalid.
     """
     from netc.compiler.check import check_file, check_text
 
     if isinstance(spec, Program):
+        if params:
+            raise UsageError("params overrides apply when checking a spec, not to an already checked Program")
         return spec
+    extra = {"params": params} if params else {}
     if isinstance(spec, str) and "\n" in spec:
-        return check_text(spec)
+        return check_text(spec, **extra)
     if not isinstance(spec, str | Path):
         raise UsageError(f"a spec is a path or YAML text, got {type(spec).__name__}")
-    return check_file(spec)
+    return check_file(spec, **extra)
 
 
 def select(program: Program, model: str | None = None) -> Graph:
@@ -50,19 +54,24 @@ def select(program: Program, model: str | None = None) -> Graph:
     return program.graphs[model]
 
 
-def build(spec: SpecLike, model: str | None = None, *, train: bool = True,
-          passes: int | list[str] | None = None) -> nn.Module:
-    """A ``torch.nn.Module`` for a spec (path, YAML text or Program), in train or eval mode.
+def build(spec: SpecLike | Graph, model: str | None = None, *, train: bool = True,
+          passes: int | list[str] | None = None, params: dict[str, object] | None = None) -> nn.Module:
+    """A ``torch.nn.Module`` for a spec (path, YAML text, Program or Graph), in train or eval mode.
 
     ``passes`` optimises first: an ``-O`` level (0, 1, 2) or a list of pass names.
-    The module carries ``netc_graph`` (the graph it was built from) and
-    ``input_names`` (its inputs in ``forward`` order).
+    ``params`` override the spec's ``params:`` values. The module carries ``netc_graph``
+    (the graph it was built from) and ``input_names`` (its inputs in ``forward`` order).
     """
     from netc.backend.build import build_graph
     from netc.backend.emit import class_names
 
-    program = load(spec)
-    graph = dataclasses.replace(select(program, model), training=train)
+    if isinstance(spec, Graph):
+        graph, cname, origin = spec, "Model", ""
+    else:
+        program = load(spec, params)
+        graph = select(program, model)
+        cname, origin = class_names(program)[graph.name], _origin(program)
+    graph = dataclasses.replace(graph, training=train)
     if passes is not None:
         from netc.backend.optimise import optimise
 
@@ -70,8 +79,7 @@ def build(spec: SpecLike, model: str | None = None, *, train: bool = True,
             graph = optimise(graph, passes, None)
         else:
             graph = optimise(graph, None, list(passes))
-    cname = class_names(program)[graph.name] if graph.name in program.graphs else "Model"
-    return build_graph(graph, cname, train=train, origin=_origin(program))
+    return build_graph(graph, cname, train=train, origin=origin)
 
 
 def compile_source(program_or_graph: Program | Graph | str | Path, model: str | None = None) -> str:

@@ -124,3 +124,22 @@ def test_example_inputs_and_concrete_shape():
     assert backend_build.concrete_shape(program.main.output_type.shape, 3, 4) == (3, 8, 3)
     y = netc.build(program, train=False)(ids, feats)
     assert tuple(y.shape) == (3, 8, 3)
+
+
+def test_build_a_graph_directly_including_several_outputs():
+    import dataclasses
+
+    graph = netc.load("netc: 1\ninput: [4]\nmodel:\n  a: Dense(3)\n  b: Dense(2)\n").main
+    m = netc.build(graph, train=False)
+    assert type(m).__name__ == "Model" and m(torch.randn(2, 4)).shape == (2, 2)
+    two = dataclasses.replace(graph, outputs=("a", "b"))  # as a pass may produce
+    ya, yb = netc.build(two, train=False)(torch.randn(2, 4))
+    assert ya.shape == (2, 3) and yb.shape == (2, 2)
+    assert "-> tuple[torch.Tensor, torch.Tensor]:" in netc.compile_source(two)
+
+
+def test_params_overrides():
+    spec = "netc: 1\nparams: {width: 8}\ninput: [4]\nmodel: Dense(width) → Dense(2)\n"
+    assert netc.load(spec, params={"width": 16}).main.params == 4 * 16 + 16 + 16 * 2 + 2
+    m = netc.build(spec, params={"width": 16})
+    assert m.state_dict()["dense.weight"].shape == (16, 4)
