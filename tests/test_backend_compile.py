@@ -165,9 +165,11 @@ def test_onnx_export_failure_is_a_clear_message(tmp_path, capsys, monkeypatch):
     assert "Please report" not in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("text", [CIFAR.read_text(encoding="utf-8"), LSTM_SPEC,
-                                  "netc: 1\nname: enc\ninput: {shape: [T], dtype: int64}\nmodel: Embedding(20, 8) → "
-                                  "PositionalEncoding(max_len=16) → TransformerEncoder(1, 2, ff=16) → SeqPool → Dense(2)\n"],
+ENCODER_SPEC = ("netc: 1\nname: enc\ninput: {shape: [T], dtype: int64}\nmodel: Embedding(20, 8) → "
+                "PositionalEncoding(max_len=16) → TransformerEncoder(1, 2, ff=16) → SeqPool → Dense(2)\n")
+
+
+@pytest.mark.parametrize("text", [CIFAR.read_text(encoding="utf-8"), LSTM_SPEC, ENCODER_SPEC],
                          ids=["cifar10_cnn", "bilstm", "transformer"])
 def test_onnx_export_is_verified_in_onnxruntime(tmp_path, capsys, text):
     pytest.importorskip("onnx")
@@ -184,5 +186,5 @@ def test_onnx_export_is_verified_in_onnxruntime(tmp_path, capsys, text):
 
     xs = example_inputs(graph, batch=5, seed=3)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    (y,) = sess.run(None, {i.name: x.numpy() for i, x in zip(graph.inputs, xs)})
+    (y,) = sess.run(None, {i.name: x.numpy() for i, x in zip(graph.inputs, xs, strict=True)})
     assert y.shape[0] == 5

@@ -48,7 +48,12 @@ class Model(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.embed_embedding(x)
         embed_positionalencoding = self.embed_positionalencoding(x)
-        x = self.attn(embed_positionalencoding, embed_positionalencoding, embed_positionalencoding, need_weights=False)[0]
+        x = self.attn(
+            embed_positionalencoding,
+            embed_positionalencoding,
+            embed_positionalencoding,
+            need_weights=False,
+        )[0]
         x = embed_positionalencoding + x
         x = self.mixed_layernorm(x)
         x = self.encoder(x)

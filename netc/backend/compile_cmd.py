@@ -157,10 +157,10 @@ def export_onnx(graph: Graph, cname: str, out: Path) -> float | None:
     in_names = list(_unique([i.name for i in graph.inputs], MODULE_GLOBALS | helper_names()).values())
     out_names = [f"output_{i}" if len(graph.outputs) > 1 else "output" for i in range(len(graph.outputs))]
     dynamic = {}
-    for name, i in zip(in_names, graph.inputs):
+    for name, i in zip(in_names, graph.inputs, strict=True):
         dynamic[name] = {k: (d if isinstance(d, str) else "N") for k, d in enumerate(i.type.shape)
                          if not isinstance(d, int)}
-    for name, o in zip(out_names, graph.outputs):
+    for name, o in zip(out_names, graph.outputs, strict=True):
         dynamic[name] = {k: d for k, d in enumerate(graph.type_of(o).shape) if isinstance(d, str) and d.isidentifier()}
     _onnx_export(module, inputs, out, in_names, out_names, dynamic, graph)
     print(f"wrote {out}: ONNX, dynamic axes {', '.join(sorted({a for d in dynamic.values() for a in d.values()}))}",
@@ -178,11 +178,11 @@ def export_onnx(graph: Graph, cname: str, out: Path) -> float | None:
     expected = expected if isinstance(expected, tuple) else (expected,)
     try:
         sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        got = sess.run(None, {n: t.numpy() for n, t in zip(in_names, check)})
+        got = sess.run(None, {n: t.numpy() for n, t in zip(in_names, check, strict=True)})
     except Exception as e:  # noqa: BLE001  onnxruntime rejects the file
         raise BackendError(f"onnxruntime cannot run the exported model: {_first_line(e)}", graph.span,
                            "the .onnx file was written but is not usable; use --format torchscript") from None
-    diff = max(float(np.max(np.abs(g - e.numpy()))) if g.size else 0.0 for g, e in zip(got, expected))
+    diff = max(float(np.max(np.abs(g - e.numpy()))) if g.size else 0.0 for g, e in zip(got, expected, strict=True))
     if not diff <= ONNX_TOLERANCE:
         raise BackendError(f"onnxruntime output differs from torch by {diff:.3g} (tolerance {ONNX_TOLERANCE})",
                            graph.span, "the export is not faithful; use --format torchscript")

@@ -74,7 +74,11 @@ def lower_node(graph: Graph, node: Node) -> Lowering:
     values = {a.name: (None if a.required else a.default) for a in op.args}  # ref args are not kept in the IR
     values.update(node.args)
     ins = [graph.type_of(i).shape for i in node.inputs]
-    low = op.lower(A(values), ins, node.type.shape)
+    try:
+        low = op.lower(A(values), ins, node.type.shape)
+    except Exception as e:  # noqa: BLE001  a plugin's (or our) lowering crashed: still a located message
+        raise BackendError(f"{node.op} cannot be lowered to torch: {type(e).__name__}: {e}", node.span,
+                           "this is a bug in the op's declaration; please report it") from None
     if not isinstance(low, Lowering):
         raise BackendError(f"{node.op}.lower returned {type(low).__name__}, not a Lowering", node.span,
                            "this is a bug in the op's declaration")
@@ -263,6 +267,45 @@ def _init_line(attr: str, low: Lowering, comment: str) -> list[str]:
     return lines
 
 
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside brackets and quotes."""
+    parts, depth, quote, start = [], 0, "", 0
+    for k, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:k].strip())
+            start = k + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _wrap(line: str) -> list[str]:
+    """Break a too-long ``target = f(a, b)[0]`` line inside its outermost call, black-style."""
+    if len(line) <= MAX_LINE or "(" not in line:
+        return [line]
+    indent = line[:len(line) - len(line.lstrip())]
+    open_at = line.index("(")
+    depth = 0
+    for close_at in range(open_at, len(line)):
+        depth += {"(": 1, ")": -1}.get(line[close_at], 0)
+        if depth == 0:
+            break
+    else:
+        return [line]
+    head, inner, tail = line[:open_at + 1], line[open_at + 1:close_at], line[close_at:]
+    args = [a for a in _split_top(inner) if a]
+    one = f"{indent}    {', '.join(args)}"
+    body = [one] if len(one) <= MAX_LINE else [f"{indent}    {a}," for a in args]
+    return [head, *body, indent + tail]
+
+
 def emit_class(graph: Graph, name: str = "Model") -> tuple[str, set[str], set[str]]:
     """Source of one ``nn.Module`` class for ``graph``, the layers.py helpers and the plugin
     classes (``pkg.mod:Class``) it uses."""
@@ -300,10 +343,15 @@ def emit_class(graph: Graph, name: str = "Model") -> tuple[str, set[str], set[st
         xs = [var[i] for i in la.node.inputs]
         fields = {f"x{k}": x for k, x in enumerate(xs)}
         fields.update(m=f"self.{la.attr}" if la.attr else "", x=xs[0] if xs else "", xs=", ".join(xs))
-        expr = la.low.forward.format(**fields)
+        try:
+            expr = la.low.forward.format(**fields)
+        except (KeyError, IndexError, ValueError) as e:
+            raise BackendError(f"{la.node.op}'s forward template {la.low.forward!r} does not fit its "
+                               f"{len(xs)} input(s): {type(e).__name__}: {e}", la.node.span,
+                               "this is a bug in the op's declaration; please report it") from None
         target = var[la.node.name]
         if expr != target:  # an Identity on the running variable needs no line
-            fwd.append(f"        {target} = {expr}")
+            fwd += _wrap(f"        {target} = {expr}")
     fwd.append("        return " + ", ".join(var[o] for o in graph.outputs))
 
     body = [f"class {name}(nn.Module):", doc, "", *init, "", *fwd]
