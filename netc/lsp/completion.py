@@ -12,6 +12,7 @@ from lsprotocol import types
 
 from netc.compiler.registry import REGISTRY, Arg, OpDef
 from netc.dsl.spec import REQUIRED, BlockDef
+from netc.dsl.yamlload import YMap, load_yaml
 from netc.lsp.context import CallContext, call_context, chain_slot, in_chain_value, key_path, word_at
 from netc.lsp.documents import Document
 from netc.lsp.hover import arg_markdown, op_markdown
@@ -57,10 +58,13 @@ def _steps(doc: Document, rng: types.Range, at_start: bool, line: int, col: int)
         op = REGISTRY.get(target)
         if op is not None:
             items.append(_op_item(op, alias, rng, f"alias of {op.name}"))
-    for name, b in sorted(_blocks(doc).items()):
+    blocks = {name: (block_header(name, b), f"`{b.file.rsplit('/', 1)[-1]}` line {b.span.line}")
+              for name, b in _blocks(doc).items()}
+    for name, header in _yaml_blocks(doc.text).items():  # the spec may not parse yet; its YAML may
+        blocks.setdefault(name, (header, "this file"))
+    for name, (header, where) in sorted(blocks.items()):
         items.append(types.CompletionItem(
-            label=name, kind=K.Module, detail=f"block {block_header(name, b)}",
-            documentation=_md(f"block defined in `{b.file.rsplit('/', 1)[-1]}` line {b.span.line}"),
+            label=name, kind=K.Module, detail=f"block {header}", documentation=_md(f"block defined in {where}"),
             text_edit=types.TextEdit(rng, name), sort_text=f"0{name}"))
     if at_start:
         for name in _names_in_scope(doc, line, col):
@@ -79,6 +83,24 @@ def _blocks(doc: Document) -> dict[str, BlockDef]:
     out: dict[str, BlockDef] = {}
     for a, _ in reversed(doc.analyses()):  # the latest analysis wins
         out.update(block_namespace(a.spec))
+    return out
+
+
+def _yaml_blocks(text: str) -> dict[str, str]:
+    """Block name → header, read from the YAML alone (when the chains do not parse)."""
+    try:
+        root = load_yaml(text, "<completion>")
+    except Exception:
+        return {}
+    blocks = root.get("blocks") if isinstance(root, YMap) else None
+    if not isinstance(blocks, YMap):
+        return {}
+    out = {}
+    for k, _ in blocks.items:
+        header = str(k.value)
+        name = header.split("(", 1)[0].strip()
+        if name.isidentifier():
+            out[name] = header
     return out
 
 
