@@ -188,3 +188,9 @@ def test_onnx_export_is_verified_in_onnxruntime(tmp_path, capsys, text):
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (y,) = sess.run(None, {i.name: x.numpy() for i, x in zip(graph.inputs, xs, strict=True)})
     assert y.shape[0] == 5
+
+
+def test_compile_applies_param_overrides(tmp_path, capsys):
+    spec = _write(tmp_path, "p.yaml", "netc: 1\nparams: {width: 8}\ninput: [4]\nmodel: Dense(width) → Dense(2)\n")
+    assert main(["compile", str(spec), "--param", "width=16"]) == 0
+    assert "self.dense = nn.Linear(4, 16)" in capsys.readouterr().out

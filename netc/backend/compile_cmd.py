@@ -26,12 +26,12 @@ def run_compile(args: argparse.Namespace) -> int:
     from netc.compiler.check import check_file
 
     # 1. check the spec (all front-end diagnostics are raised as SpecError)
-    params = {}
-    if getattr(args, "params", None):
+    params = None
+    if getattr(args, "params", None):  # --param NAME=VALUE
         from netc.compiler.check import parse_param_overrides
 
         params = parse_param_overrides(args.params)
-    program = check_file(args.file, params=params) if params else check_file(args.file)
+    program = check_file(args.file, params=params)
     models = _models(program, args.model, args.format)
 
     # 2. optimise: -O2 by default once the passes exist; asked-for passes without them are an error
