@@ -22,7 +22,8 @@ class PositionalEncoding(nn.Module):
             self.pe = nn.Parameter(torch.randn(max_len, dim) * 0.02)
         else:
             position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-            freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+            even = torch.arange(0, dim, 2, dtype=torch.float32)
+            freq = torch.exp(even * (-math.log(10000.0) / dim))  # 1 / 10000^(2i / dim)
             pe = torch.zeros(max_len, dim)
             pe[:, 0::2] = torch.sin(position * freq)
             pe[:, 1::2] = torch.cos(position * freq[: dim // 2])
@@ -35,6 +36,9 @@ class PositionalEncoding(nn.Module):
 
 
 def last_bidirectional(y: torch.Tensor) -> torch.Tensor:
-    """Last state of a bidirectional RNN output (N, T, 2H): forward at step T-1, backward at step 0."""
+    """Last state of a bidirectional RNN's output (N, T, 2H) → (N, 2H).
+
+    The forward direction ends at step T-1, the backward direction at step 0.
+    """
     h = y.size(-1) // 2
     return torch.cat([y[:, -1, :h], y[:, 0, h:]], dim=-1)
