@@ -327,3 +327,12 @@ def test_chain_slot_and_key_path():
     assert not in_chain_value(key_path(lines, 5, 20))  # a long-form step holds arguments, not a chain
     assert not in_chain_value(["train", "optimizer"])
     assert word_at("a → lib.Res(2)", 6) == (4, 11, "lib.Res") and word_at("Dense(10)", 7)[2] == ""
+
+
+def test_which_yaml_documents_are_specs():
+    from netc.lsp.documents import is_netc_spec
+
+    assert is_netc_spec("file:///x.yaml", "netc: 1\nmodel: Dense(2)\n")
+    assert is_netc_spec("file:///x.yaml", "# yaml-language-server: $schema=../netc/dsl/netc.schema.json\n")
+    assert is_netc_spec("file:///m.netc.yaml", "")
+    assert not is_netc_spec("file:///ci.yaml", "jobs:\n  netc: {run: netc check}\nmodel: x\n")

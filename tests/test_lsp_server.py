@@ -216,7 +216,7 @@ def test_hover_keeps_working_while_the_document_is_broken(lsp):
 # ------------------------------------------------------------------ malformed input
 
 def test_random_bytes_and_surrogates_do_not_crash_it(lsp):
-    uri = _uri("lsp_random.yaml")
+    uri = _uri("lsp_random.netc.yaml")  # the name marks it as a spec, whatever its text
     rng = random.Random(0)
     junk = bytes(rng.randrange(256) for _ in range(3000))
     lsp.open(uri, junk.decode("utf-8", "surrogateescape"))  # lone surrogates: invalid UTF-8 as JSON escapes
@@ -262,7 +262,7 @@ def test_half_typed_chain_then_hover_still_answers(lsp):
 
 
 def test_300_random_edits_do_not_kill_it_and_sync_stays_exact(lsp):
-    uri = _uri("lsp_fuzz.yaml")
+    uri = _uri("lsp_fuzz.netc.yaml")
     text = RESNET.read_text(encoding="utf-8")
     lsp.open(uri, text)
     lsp.diagnostics(uri, 1)
@@ -290,6 +290,17 @@ def test_300_random_edits_do_not_kill_it_and_sync_stays_exact(lsp):
                            "text": RESNET.read_text(encoding="utf-8")}])
     assert lsp.diagnostics(uri, 302, timeout=60) == []
     assert lsp.proc.poll() is None
+
+
+def test_yaml_files_that_are_not_specs_are_left_alone(lsp):
+    uri = _uri("docker-compose.yaml")
+    text = "services:\n  web: {image: nginx}\nmodel: gpt → Conv2D(\n"
+    lsp.open(uri, text)
+    assert lsp.diagnostics(uri, 1) == []
+    assert lsp.completion(uri, 2, len("model: gpt → ")) == [] and lsp.hover(uri, 2, 14) is None
+    lsp.change(uri, 2, [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                         "text": "netc: 1\n"}])  # now it is one
+    assert lsp.diagnostics(uri, 2)
 
 
 # ------------------------------------------------------------------ debounce and lifecycle

@@ -8,6 +8,7 @@ an incremental edit after such a character would land in the wrong place.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -17,7 +18,19 @@ from netc.lsp.positions import Pos, TextIndex
 if TYPE_CHECKING:
     from netc.lsp.analysis import Analysis, LineMap
 
-__all__ = ["Document", "Documents", "uri_to_path"]
+__all__ = ["Document", "Documents", "is_netc_spec", "uri_to_path"]
+
+_NETC_KEY = re.compile(r"^netc[ \t]*:", re.MULTILINE)
+
+
+def is_netc_spec(uri: str, text: str) -> bool:
+    """Whether a YAML document is a netc spec: a top-level ``netc:`` key, the schema modeline, or ``*.netc.yaml``.
+
+    Editors start the server for every YAML file; a CI config or a compose file is left alone.
+    """
+    if uri.endswith((".netc.yaml", ".netc.yml")) or "netc.schema.json" in text[:2000]:
+        return True
+    return _NETC_KEY.search(text) is not None
 
 
 def uri_to_path(uri: str) -> str:

@@ -8,6 +8,8 @@ answer (logged), never the server.
 
 Settings: the debounce is ``initializationOptions.debounceMs`` (else ``--debounce-ms``,
 else ``$NETC_LSP_DEBOUNCE_MS``, else 150 ms). A newly opened document is checked at once.
+Only YAML documents that look like specs are checked (a top-level ``netc:`` key, the schema
+modeline, or a ``*.netc.yaml`` name), unless ``initializationOptions.allFiles`` is true.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from netc import __version__
 from netc.lsp.analysis import Analysis, analyze
 from netc.lsp.completion import TRIGGERS, completion
 from netc.lsp.definition import definition
-from netc.lsp.documents import Document, Documents
+from netc.lsp.documents import Document, Documents, is_netc_spec
 from netc.lsp.hover import hover
 from netc.lsp.publish import lsp_diagnostics
 
@@ -76,6 +78,7 @@ class NetcServer(LanguageServer):
         self.checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-check")
         self.pending: dict[str, asyncio.TimerHandle] = {}
         self.shutdown_requested = False
+        self.all_files = False  # initializationOptions.allFiles: check YAML files that do not look like specs
 
     @property
     def encoding(self) -> str:
@@ -114,6 +117,9 @@ class NetcServer(LanguageServer):
             return analyze(text, path, version)
 
         try:
+            if not self.is_spec(uri, text):  # not a netc spec: clear what an earlier version had
+                self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, [], version))
+                return
             a = await asyncio.get_running_loop().run_in_executor(self.checker, work)
             if a is None:
                 return
@@ -131,6 +137,10 @@ class NetcServer(LanguageServer):
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, diags, version))
         except Exception:
             log.exception("netc lsp: checking %s failed", uri)
+
+    def is_spec(self, uri: str, text: str) -> bool:
+        """Whether to treat a document as a netc spec (see :func:`is_netc_spec`)."""
+        return self.all_files or is_netc_spec(uri, text)
 
     def text_of(self, path: str) -> str | None:
         """A file's text: the open document's, else read from disk (None if unreadable)."""
@@ -165,8 +175,10 @@ def build_server(debounce_ms: float = DEFAULT_DEBOUNCE_MS) -> NetcServer:
     @_guard()
     def initialize(ls: NetcServer, params: types.InitializeParams) -> None:
         opts = params.initialization_options
-        if isinstance(opts, dict) and opts.get("debounceMs") is not None:
-            ls.debounce_ms = float(opts["debounceMs"])
+        if isinstance(opts, dict):
+            if opts.get("debounceMs") is not None:
+                ls.debounce_ms = float(opts["debounceMs"])
+            ls.all_files = bool(opts.get("allFiles", False))
 
     @server.feature(types.SHUTDOWN)
     @_guard()
@@ -238,7 +250,8 @@ def build_server(debounce_ms: float = DEFAULT_DEBOUNCE_MS) -> NetcServer:
 
 
 def _doc(ls: NetcServer, uri: str) -> Document | None:
-    return ls.docs.get(uri)
+    doc = ls.docs.get(uri)
+    return doc if doc is not None and ls.is_spec(uri, doc.text) else None
 
 
 def _debounce_default(flag: float | None) -> float:
