@@ -336,3 +336,12 @@ def test_which_yaml_documents_are_specs():
     assert is_netc_spec("file:///x.yaml", "# yaml-language-server: $schema=../netc/dsl/netc.schema.json\n")
     assert is_netc_spec("file:///m.netc.yaml", "")
     assert not is_netc_spec("file:///ci.yaml", "jobs:\n  netc: {run: netc check}\nmodel: x\n")
+
+
+def test_hover_block_header_lists_its_instances_and_library_ops_explain_missing_shapes():
+    doc = _doc(RESNET)
+    md = _hover_text(doc, "Res(c):", 1)
+    assert "block Res(c)" in md and "**2 instances** in this file" in md
+    lib = _doc(BLOCKS)
+    md = _hover_text(lib, "BatchNorm(eps=eps)", 2)
+    assert "BatchNorm(momentum=0.1" in md and "a block this file does not use" in md

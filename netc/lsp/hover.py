@@ -81,8 +81,10 @@ def hover(doc: Document, line: int, character: int) -> types.Hover | None:
     # 5. an op the analysis has no node for (the chain fails before it): signature and doc
     op = REGISTRY.get(word)
     if op is not None:
-        return _hover(op_markdown(op) + "\n\n*output shape: not known until the errors before it are fixed*",
-                      word_range)
+        clean = doc.analysis is not None and doc.analysis.ok and doc.analysis.text == doc.text
+        note = ("no output shape here: the call is in a block this file does not use" if clean
+                else "output shape: not known until the errors before it are fixed")
+        return _hover(f"{op_markdown(op)}\n\n*{note}*", word_range)
     return None
 
 
@@ -190,7 +192,16 @@ def _symbol_markdown(sym: Symbol, a: Analysis) -> str:
         default = "required" if sym.value is REQUIRED else f"default `{_show(sym.value)}`"
         return f"parameter `{sym.name}` of block `{sym.block.name}` ({default})"
     if sym.kind == "block" and sym.block is not None:
-        return _block_markdown(sym.name, sym.block, a)
+        md = _block_markdown(sym.name, sym.block, a)
+        uses = [u for u in a.block_uses if u.block is sym.block]
+        if not uses:
+            return md
+        lines = [md, "", f"**{len(uses)} instance{'s' * (len(uses) != 1)}** in this file:"]
+        for u in uses[:MAX_INSTANCES]:
+            lines.append(f"- line {u.span.line}: output {_shape(u.output)}, {u.params:,} params")
+        if len(uses) > MAX_INSTANCES:
+            lines.append(f"- … and {len(uses) - MAX_INSTANCES} more")
+        return "\n".join(lines)
     if sym.kind == "import":
         return f"imported spec `{sym.span.file}`"
     return f"`{sym.name}`"

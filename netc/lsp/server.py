@@ -265,8 +265,16 @@ def _debounce_default(flag: float | None) -> float:
 
 
 def _warm_up() -> None:
-    """Load the grammar, the schema and the op registry before the first document arrives."""
-    analyze("netc: 1\ninput: [4]\nmodel: Dense(2) → ReLU\n", "<warm-up>")
+    """Load the grammar, the schema and the op registry (plugins too) before the first document arrives.
+
+    The registry loads plugins on first use; doing it here, before the checker thread
+    exists, keeps that one-time load out of any race between threads.
+    """
+    from netc.compiler.registry import REGISTRY
+
+    REGISTRY.all()
+    analyze("netc: 1\ninput: [4]\nblocks:\n  B(c): Dense(c)\nmodel:\n  a: B(2) → ReLU\n  b: Add(a, a)\n",
+            "<warm-up>")
 
 
 def serve(debounce_ms: float | None = None, log_file: str | None = None, verbose: bool = False) -> NoReturn:
