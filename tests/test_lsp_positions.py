@@ -61,7 +61,7 @@ def test_a_position_inside_a_surrogate_pair_rounds_down():
 
 def _reference(text: str, start: tuple[int, int], end: tuple[int, int], new: str) -> str:
     """An independent implementation of LSP's edit rule, for the property test below."""
-    lines, pos = [], 0
+    lines = []
     i = 0
     while i <= len(text):
         j = i

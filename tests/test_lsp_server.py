@@ -9,7 +9,6 @@ import os
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -315,7 +314,7 @@ def test_debounce_publishes_only_the_latest_version():
         for v in range(2, 12):  # typing: ten quick edits, each an error but the last
             text = "netc: 1\ninput: [4]\nmodel: Dense(2) → " + ("Foo" if v < 11 else "ReLU") + "\n"
             client.change(uri, v, [{"text": text}])
-        t, params = client.wait_for("textDocument/publishDiagnostics", lambda p: p["uri"] == uri)
+        _, params = client.wait_for("textDocument/publishDiagnostics", lambda p: p["uri"] == uri)
         assert params["version"] == 11 and params["diagnostics"] == []
     finally:
         assert client.close() == 0

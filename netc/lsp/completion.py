@@ -68,7 +68,7 @@ def _steps(doc: Document, rng: types.Range, at_start: bool, line: int, col: int)
             text_edit=types.TextEdit(rng, name), sort_text=f"0{name}"))
     if at_start:
         for name in _names_in_scope(doc, line, col):
-            items.append(types.CompletionItem(label=name, kind=K.Variable, detail="node or input: start the chain from it",
+            items.append(types.CompletionItem(label=name, kind=K.Variable, detail="start the chain from this tensor",
                                               text_edit=types.TextEdit(rng, name), sort_text=f"2{name}"))
     return items
 
@@ -167,8 +167,8 @@ def _values(a: Arg, rng: types.Range, doc: Document, line: int, col: int) -> lis
     else:
         return []
     default = None if a.required else str(a.default).lower() if isinstance(a.default, bool) else a.default
-    return [types.CompletionItem(label=v, kind=K.EnumMember, detail=f"{a.name}" + (" (default)" if v == default else ""),
-                                 text_edit=types.TextEdit(rng, v), sort_text=f"{i:03d}")
+    return [types.CompletionItem(label=v, kind=K.EnumMember, text_edit=types.TextEdit(rng, v), sort_text=f"{i:03d}",
+                                 detail=a.name + (" (default)" if v == default else ""))
             for i, v in enumerate(values)]
 
 

@@ -142,7 +142,7 @@ def chain_slot(line: str, col: int) -> str | None:
     if re.search(r"(^|\s)#", _mask_strings(before)):
         return None  # in a comment
     bare = before.rstrip("\"'")  # a quoted chain: `model: "Conv2D(32, 3) → |`
-    if bare.endswith("→") or bare.endswith("->"):
+    if bare.endswith(("→", "->")):
         return "arrow"
     if not before or before.endswith((":", "-", '"', "'")):
         return "start"

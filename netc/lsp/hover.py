@@ -23,7 +23,7 @@ from netc.lsp.context import call_context, word_at
 from netc.lsp.documents import Document
 from netc.lsp.symbols import Symbol, block_header, block_namespace, resolve
 
-__all__ = ["hover", "arg_markdown", "op_markdown"]
+__all__ = ["arg_markdown", "hover", "op_markdown"]
 
 MAX_INSTANCES = 8
 
