@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from conftest import ROOT
 
 import netc
+from netc.backend import emit
 from netc.backend.optimise import pipeline
 from netc.cli import main
 
@@ -57,9 +59,25 @@ def test_compiled_classics_run_in_a_fresh_interpreter_without_netc(tmp_path):
     assert run.stdout.split("\n")[:2] == ["122570 (2, 10)", "101770 (2, 10)"]
 
 
+def _as_written() -> list[str]:
+    """Flags for an unoptimised compile: -O0 once the passes exist (the default is then -O2)."""
+    return ["-O0"] if pipeline() is not None else []
+
+
 def test_compile_python_to_stdout_is_compile_source(capsys):
-    assert main(["compile", str(CIFAR)]) == 0
+    assert main(["compile", str(CIFAR), *_as_written()]) == 0
     assert capsys.readouterr().out == netc.compile_source(CIFAR)
+
+
+def test_default_compile_is_optimised_once_passes_exist(capsys):
+    run = pipeline()
+    if run is None:
+        pytest.skip("no optimisation passes in this checkout: the default compile is the model as written")
+    program = netc.load(CIFAR)
+    optimised = run(dataclasses.replace(program.main, training=False), 2, None, None)
+    assert main(["compile", str(CIFAR)]) == 0
+    out = capsys.readouterr().out
+    assert out == emit.program_source(program, graphs={program.main.name: optimised})
 
 
 def test_compile_python_does_not_import_torch(tmp_path):
@@ -72,7 +90,7 @@ def test_compile_python_does_not_import_torch(tmp_path):
 
 
 def test_compile_ir_prints_the_graph_text(capsys):
-    assert main(["compile", str(CIFAR), "--format", "ir"]) == 0
+    assert main(["compile", str(CIFAR), "--format", "ir", *_as_written()]) == 0
     assert capsys.readouterr().out == netc.load(CIFAR).main.text() + "\n"
 
 
