@@ -112,16 +112,36 @@ def _schema_errors(root: YNode, data: object, file: str) -> list[Diagnostic]:
 
 
 def _leaf_errors(err):
-    """For oneOf/anyOf failures, the most relevant sub-errors (jsonschema's best_match heuristic)."""
+    """For oneOf/anyOf failures, the errors of the branch the user evidently meant.
+
+    Branches whose type does not even match the instance are dropped (a list is not "the object
+    form"); among the rest, the one whose errors reach deepest into the document wins.
+    """
     import jsonschema
 
-    if err.validator in ("oneOf", "anyOf") and err.context:
+    if err.validator not in ("oneOf", "anyOf") or not err.context:
+        return [err]
+    branches: dict[int, list] = {}
+    for e in err.context:
+        branches.setdefault(e.relative_schema_path[0], []).append(e)
+
+    def mismatched(errs) -> bool:
+        return any(e.validator == "type" and not e.relative_path for e in errs)
+
+    good = [errs for errs in branches.values() if not mismatched(errs)]
+    if not good:
         best = jsonschema.exceptions.best_match(err.context)
-        if best is not None and best.validator not in ("oneOf", "anyOf", "not"):
-            return [best]
-        if best is not None:
-            return _leaf_errors(best)
-    return [err]
+        return [best] if best is not None else [err]
+    def reach(e) -> int:  # how deep into the document this error (or a nested branch's) goes
+        return max([len(e.absolute_path), *(reach(c) for c in e.context or ())])
+
+    errs = max(good, key=lambda es: (max(reach(e) for e in es), -sum(e.validator == "type" for e in es)))
+    deepest = max(reach(e) for e in errs)
+    out = []
+    for e in errs:
+        if reach(e) == deepest:
+            out.extend(_leaf_errors(e))
+    return out[:3]
 
 
 def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
@@ -150,7 +170,7 @@ def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
             "a spec needs `model:` (or `models:` for several models)"
         return [Diagnostic("schema", msg, Span(file, 1, 1, 1, 2),
                            "write `model: Flatten → Dense(10)`, or a `models:` mapping for a GAN's two networks")]
-    if err.validator == "propertyNames":
+    if err.validator == "propertyNames" or "propertyNames" in err.schema_path:
         bad = err.instance
         if isinstance(node, YMap):
             for k, _ in node.items:
@@ -361,6 +381,10 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
     return Spec(file, source, name, models, blocks, train, root.get("train"), root, imports, spec_params)
 
 
+# Parsed imported specs by (path, mtime, size).
+_IMPORTED: dict[tuple[str, int, int], Spec] = {}
+
+
 def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
     base = Path(file).parent if file not in ("<string>", "<stdin>") else Path.cwd()
     path = (base / rel).resolve()
@@ -370,11 +394,19 @@ def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
         raise SpecError(f"cannot import {rel}: no such file ({base / rel})", span,
                         "paths are relative to the importing spec file", kind="import")
     try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key in _IMPORTED:  # an editor re-checks often; imported files rarely change
+            return _IMPORTED[key]
         text = path.read_bytes()
     except OSError as e:
         raise SpecError(f"cannot read {rel}: {e.strerror}", span, kind="import") from None
     try:
-        return read_spec(text, str(path), seen)  # an imported spec uses its own parameter defaults
+        spec = read_spec(text, str(path), seen)
+        if len(_IMPORTED) > 256:
+            _IMPORTED.clear()
+        _IMPORTED[key] = spec
+        return spec  # an imported spec uses its own parameter defaults
     except SpecError as e:
         # The imported file's own diagnostics, plus one located at the import line.
         lead = Diagnostic("import", f"imported spec {rel} has errors", span, None)
