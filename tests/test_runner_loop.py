@@ -213,7 +213,8 @@ class Tripwire(torch.nn.Module):
 
 RESUME_CFG = {"data": {"source": "digits", "limit": 400}, "epochs": 4, "batch_size": 32, "plots": False,
               "optimizer": "adam(lr=3e-3)", "schedule": "cosine(warmup=1)", "augment": {"noise": 0.1},
-              "metrics": ["accuracy"], "early_stopping": {"monitor": "val.accuracy", "patience": 10}}
+              "metrics": ["accuracy"], "early_stopping": {"monitor": "val.accuracy", "patience": 10},
+              "checkpoint_every": 1}
 
 
 def _reference_run(tmp_path):
@@ -287,7 +288,7 @@ class NaNAfter(torch.nn.Module):
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(tmp_path):
-    cfg = cfg_of(epochs=3)
+    cfg = cfg_of(epochs=3, checkpoint_every=1)
     steps = math.ceil(1797 * 0.7 / 32)
     with pytest.raises(TrainingDiverged) as e:
         fit(NaNAfter(mlp(), after=steps + 4), FLAT, cfg, tmp_path, progress=quiet())
@@ -347,6 +348,20 @@ def test_tensorboard_missing_is_a_note(tmp_path):
         assert (tmp_path / "tensorboard").exists()
     except ImportError:
         assert "tensorboard is not installed" in out.getvalue()
+
+
+def test_automatic_checkpoints_of_a_short_run_are_written_at_the_end(tmp_path):
+    r = fit(mlp(), FLAT, cfg_of(epochs=3), tmp_path, progress=quiet())
+    assert ckpt.load_state(tmp_path / "last")["epoch"] == 3
+    assert ckpt.load_state(tmp_path / "best")["epoch"] == r.best_epoch
+
+
+def test_a_crash_still_writes_the_best_weights(tmp_path):
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(Tripwire(mlp(), at=50), FLAT, cfg_of(epochs=5), tmp_path, progress=quiet())
+    state = ckpt.load_state(tmp_path / "best")
+    assert state["epoch"] == state["best_epoch"] == 1  # 40 steps per epoch: the crash came in epoch 2
+    assert not (tmp_path / "last").exists()  # automatic mode: last/ was not due yet
 
 
 def test_plateau_schedule_and_checkpoint_every(tmp_path):

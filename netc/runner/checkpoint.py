@@ -71,19 +71,40 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
 
 # ---------------------------------------------------------------- weights
 
-def weights_bytes(model: torch.nn.Module) -> bytes:
+def weights_bytes(model: torch.nn.Module | dict[str, torch.Tensor]) -> bytes:
     """The model's state dict serialised as safetensors (tied tensors stored once per name)."""
     from safetensors.torch import save
 
     tensors: dict[str, torch.Tensor] = {}
     storages: set[int] = set()
-    for k, v in _unwrap(model).state_dict().items():
+    items = model.items() if isinstance(model, dict) else _unwrap(model).state_dict().items()
+    for k, v in items:
         t = v.detach().to("cpu").contiguous()
         if t.numel() and t.untyped_storage().data_ptr() in storages:
             t = t.clone()  # tied weights: safetensors refuses names that share memory
         storages.add(t.untyped_storage().data_ptr())
         tensors[k] = t
     return save(tensors)
+
+
+def snapshot_weights(model: torch.nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of the model's state dict that later training steps cannot change."""
+    items = model if isinstance(model, dict) else _unwrap(model).state_dict()
+    return {k: v.detach().clone() for k, v in items.items()}
+
+
+def snapshot(obj: Any) -> Any:
+    """A copy of nested dicts/lists/tuples whose tensors are cloned (detached), so later in-place updates
+    (optimizer steps) cannot leak into a checkpoint that is still being written."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: snapshot(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [snapshot(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(snapshot(v) for v in obj)
+    return obj
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -150,7 +171,7 @@ def rng_state() -> dict[str, Any]:
     py = random.getstate()
     npy = np.random.get_state()
     state: dict[str, Any] = {
-        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
+        "python": {"version": py[0], "state": torch.from_numpy(np.array(py[1], dtype=np.int64)), "gauss": py[2]},
         "numpy": {"name": npy[0], "keys": torch.from_numpy(npy[1].astype(np.int64)), "pos": int(npy[2]),
                   "has_gauss": int(npy[3]), "cached": float(npy[4])},
         "torch": torch.get_rng_state(),
@@ -210,8 +231,9 @@ def _write_checkpoint(directory: Path, weights: bytes, state: bytes) -> Path:
 class Writer:
     """Writes checkpoints and run files on one background thread, in order, off the training loop's clock.
 
-    Tensors are serialised to bytes on the caller's thread (a consistent snapshot); only the file
-    writes, fsyncs and renames happen in the background. ``flush`` waits and re-raises the first error.
+    The caller's thread only copies tensors (a consistent snapshot, cheap next to an epoch);
+    serialisation, file writes, fsyncs and renames happen in the background, where torch ops and
+    syscalls run without the GIL. ``flush`` waits and re-raises the first error.
     """
 
     def __init__(self) -> None:
@@ -220,9 +242,12 @@ class Writer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-writer")
         self._pending: list[Any] = []
 
-    def checkpoint(self, directory: str | Path, model: torch.nn.Module, state: dict[str, Any]) -> None:
-        """Snapshot ``model`` and ``state`` now; write ``directory`` in the background."""
-        self._submit(_write_checkpoint, Path(directory), weights_bytes(model), _state_bytes(state))
+    def checkpoint(self, directory: str | Path, model: torch.nn.Module | dict[str, torch.Tensor],
+                   state: dict[str, Any]) -> None:
+        """Snapshot ``model`` (or a state dict) and ``state`` now; serialise and write them in the background."""
+        weights = snapshot_weights(model)
+        state = snapshot(state)
+        self._submit(lambda: _write_checkpoint(Path(directory), weights_bytes(weights), _state_bytes(state)))
 
     def file(self, path: str | Path, data: bytes | str) -> None:
         """Write ``path`` atomically in the background."""

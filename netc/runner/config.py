@@ -135,8 +135,8 @@ class TrainConfig:
     precision: str = opt("fp32", "fp32, bf16 or fp16 autocast; mixed precision runs on CUDA only (CPU "
                                  "falls back to fp32)", choices=("fp32", "bf16", "fp16"))
     compile: bool = opt(False, "wrap the model in torch.compile (slower start, maybe faster epochs)")
-    checkpoint_every: int = opt(1, "save the last/ checkpoint every N epochs (best/ is saved on improvement)",
-                                minimum=1)
+    checkpoint_every: int = opt(0, "save the resumable last/ checkpoint (and best/) every N epochs; 0: "
+                                   "automatically, at most every 10 s; always at the end", minimum=0)
     tensorboard: bool = opt(False, "also log scalars for TensorBoard (when it is installed)")
     plots: bool = opt(True, "write loss/metric curves and a confusion matrix as PNG in the run directory")
 

@@ -10,6 +10,7 @@ catch a NaN/Inf loss early).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import random
@@ -79,6 +80,9 @@ class _RunState:
 
 # ---------------------------------------------------------------- small helpers
 
+AUTO_CHECKPOINT_SECONDS = 10.0  # checkpoint_every: 0 saves last/ (and best/) at most this often, and at the end
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA) RNGs."""
     random.seed(seed)
@@ -138,6 +142,7 @@ def _clean(v: Any) -> Any:
 
 
 def _history_text(history: list[dict[str, Any]]) -> str:
+    """metrics.jsonl content: one JSON record per epoch."""
     return "".join(json.dumps(_clean(r)) + "\n" for r in history)
 
 
@@ -247,6 +252,7 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                  if schedule_call else None)
     per_step = schedule_call is not None and schedule_call.entry.interval == "step"  # type: ignore[attr-defined]
     augment = Augment(cfg.augment, [tuple(x.shape[1:]) for x in ds.train.xs], [x.dtype for x in ds.train.xs])
+    do_augment = bool(augment)
     batch_gen = torch.Generator().manual_seed(cfg.seed)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     net = torch.compile(model) if cfg.compile else model
@@ -256,19 +262,33 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
     st = _RunState()
     if resume is not None:
         st = _restore(Path(resume), model, optimizer, scheduler, scaler, batch_gen, aug_gen, cfg, reporter)
-    _write_json(run_dir / "config.json", {"train": cfg.to_dict(), "inputs": [list(map(_plain, i)) for i in inputs],
+    history_text = _history_text(st.history)  # metrics.jsonl, grown by one line per epoch
+    cfg_dict = cfg.to_dict()
+    _write_json(run_dir / "config.json", {"train": cfg_dict, "inputs": [list(map(_plain, i)) for i in inputs],
                                          "preprocess": preprocess_info(ds)})
     tb = _tensorboard(run_dir, reporter) if cfg.tensorboard else None
-    files = ckpt.Writer()  # checkpoints and metrics.jsonl are written off the loop's clock
+    files = ckpt.Writer()  # checkpoints are written off the loop's clock
+    ckpt.atomic_write(run_dir / "metrics.jsonl", history_text)  # a resumed run continues the records it saved
+    log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+    best: tuple[dict, dict] | None = None  # best weights not yet on disk (saved together with last/)
+    saved_at, saved_epoch = time.perf_counter(), (st.epoch if resume is not None else 0)
 
-    def state_dict(cursor: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"epoch": st.epoch, "step": st.step, "best": st.best, "best_epoch": st.best_epoch,
-                "bad_epochs": st.bad_epochs, "history": st.history, "cursor": cursor,
+    def save_best() -> None:
+        nonlocal best
+        if best is not None:
+            files.checkpoint(run_dir / "best", *best)
+            best = None
+
+    def state_dict(cursor: dict[str, Any] | None = None, resumable: bool = True) -> dict[str, Any]:
+        small = {"epoch": st.epoch, "step": st.step, "best": st.best, "best_epoch": st.best_epoch,
+                 "monitor": monitor, "config": cfg_dict}
+        if not resumable:  # best/: the weights are what matters; resuming always starts from last/
+            return small
+        return {**small, "bad_epochs": st.bad_epochs, "history": history_text, "cursor": cursor,
                 "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scheduler": copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
-                "rng": ckpt.rng_state(), "batch_gen": batch_gen.get_state(), "aug_gen": aug_gen.get_state(),
-                "config": cfg.to_dict(), "monitor": monitor}
+                "rng": ckpt.rng_state(), "batch_gen": batch_gen.get_state(), "aug_gen": aug_gen.get_state()}
 
     # 5. Epochs: train on shuffled batches, validate, log, checkpoint, maybe stop early.
     stopped_early = False
@@ -293,7 +313,7 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                         raise _Interrupted(epoch, b, perm, losses, outs)
                     idx = chunks[b]
                     xb = tuple(x[idx] for x in x_all)
-                    if augment:
+                    if do_augment:
                         xb = augment(xb, aug_gen)
                     with amp:
                         out = net(*xb)
@@ -342,7 +362,10 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 record["seconds"] = round(time.perf_counter() - t0, 4)
                 st.history.append(record)
                 st.epoch = epoch
-                files.file(run_dir / "metrics.jsonl", _history_text(st.history))
+                line = _history_text([record])
+                history_text += line
+                log.write(line)  # one whole line per epoch, appended; resume rewrites the file from state
+                log.flush()
                 reporter.end_epoch(record)
                 if tb is not None:
                     for split in ("train", "val"):
@@ -358,12 +381,16 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 value = _monitor_value(record, monitor)
                 if _improved(value, st.best, mode, es.min_delta if es else 0.0):
                     st.best, st.best_epoch, st.bad_epochs = value, epoch, 0
-                    files.checkpoint(run_dir / "best", model, state_dict())
+                    best = (ckpt.snapshot_weights(model), state_dict(resumable=False))  # to disk with last/
                 else:
                     st.bad_epochs += 1
                 stop_now = es is not None and st.bad_epochs >= es.patience
-                if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or stop_now:
+                due = (epoch % cfg.checkpoint_every == 0 if cfg.checkpoint_every
+                       else time.perf_counter() - saved_at >= AUTO_CHECKPOINT_SECONDS)
+                if due or epoch == cfg.epochs or stop_now:
+                    save_best()
                     files.checkpoint(run_dir / "last", model, state_dict())
+                    saved_at, saved_epoch = time.perf_counter(), epoch
                 if stop_now:
                     reporter.note(f"early stopping: {monitor} has not improved for {es.patience} epoch(s); "
                                   f"best {st.best:.4g} at epoch {st.best_epoch}")
@@ -374,6 +401,7 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                       "losses": torch.stack(i.losses).cpu() if i.losses else torch.empty(0),
                       "outputs": torch.cat(i.outs).cpu() if i.outs else torch.empty(0)}
             st.epoch = i.epoch - 1
+            save_best()
             files.checkpoint(run_dir / "last", model, state_dict(cursor))
             files.flush()
             raise TrainingInterrupted(
@@ -381,10 +409,10 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 f"checkpoint is in {run_dir / 'last'}",
                 hint=f"resume with: netc train SPEC --resume {run_dir}") from None
         except _Diverged as d:
+            save_best()
             files.flush()
             step_in_epoch = d.batch + 1
-            last = run_dir / "last"
-            keep = (f"the last good checkpoint (epoch {st.epoch}) is in {last}" if (last / ckpt.WEIGHTS).exists()
+            keep = (f"the last good checkpoint (epoch {saved_epoch}) is in {run_dir / 'last'}" if saved_epoch
                     else "no checkpoint was saved before that")
             raise TrainingDiverged(
                 f"loss became NaN/Inf at epoch {epoch}, step {step_in_epoch}/{steps_per_epoch}; training stopped "
@@ -392,18 +420,21 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 hint="lower the learning rate, set train.clip_grad_norm (e.g. 1.0), or check the data for extreme "
                      "values") from None
         except KeyboardInterrupt:
+            save_best()
             files.flush()
-            raise TrainingInterrupted(f"training aborted; the last checkpoint (epoch {st.epoch}) is in "
+            raise TrainingInterrupted(f"training aborted; the last checkpoint (epoch {saved_epoch}) is in "
                                       f"{run_dir / 'last'}",
                                       hint=f"resume with: netc train SPEC --resume {run_dir}") from None
         finally:
+            save_best()  # also after a crash: the best weights so far reach the disk
             files.close()
+            log.close()
             if tb is not None:
                 tb.close()
 
     # 6. Test with the best weights; results.json and plots.
     if (run_dir / "best" / ckpt.WEIGHTS).exists():
-        ckpt.load_weights(model, run_dir / "best")
+        ckpt.load_weights(model, run_dir / "best")  # (resumed runs may have found their best before)
     test: dict[str, float] = {}
     rep: dict[str, Any] = {}
     if ds.test is not None:
@@ -477,13 +508,15 @@ def _restore(resume: Path, model, optimizer, scheduler, scaler, batch_gen, aug_g
     batch_gen.set_state(state["batch_gen"])
     aug_gen.set_state(state["aug_gen"].to(aug_gen.device) if aug_gen.device.type != "cpu" else state["aug_gen"])
     old = state.get("config") or {}
+    now = cfg.to_dict()
     changed = [k for k in ("data", "split", "normalize", "augment", "loss", "batch_size", "seed")
-               if old.get(k) != cfg.to_dict().get(k)]
+               if old.get(k) != now.get(k)]
     if changed:
         reporter.note(f"note: resuming with changed {', '.join(changed)}; the run will not match an "
                       "uninterrupted one")
     st = _RunState(epoch=state["epoch"], step=state["step"], best=state["best"], best_epoch=state["best_epoch"],
-                   bad_epochs=state["bad_epochs"], history=list(state["history"]), cursor=state.get("cursor"))
+                   bad_epochs=state["bad_epochs"], history=[json.loads(line) for line in state["history"].splitlines()],
+                   cursor=state.get("cursor"))
     at = f"epoch {st.epoch + 1}, step {st.cursor['batch']}" if st.cursor else f"the end of epoch {st.epoch}"
     reporter.note(f"resuming from {where} at {at}")
     return st
