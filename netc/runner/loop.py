@@ -114,17 +114,23 @@ def _forward_all(model: torch.nn.Module, split: Split, batch_size: int, amp) -> 
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def to_outputs(ds: Dataset, out: torch.Tensor, y: torch.Tensor) -> Outputs:
-    """Model outputs and targets as numpy arrays in the form the metrics expect."""
+def to_outputs(ds: Dataset, out: torch.Tensor, y: torch.Tensor, probs: bool = True) -> Outputs:
+    """Model outputs and targets as numpy arrays in the form the metrics expect.
+
+    ``probs=False`` skips the probabilities (only AUC needs them): argmax on the device, ids to the host.
+    """
     if ds.task == "classification":
         if ds.binary:  # one logit per sample (bce)
-            p = torch.sigmoid(out.float()).reshape(-1)
-            probs = torch.stack([1 - p, p], dim=1)
+            logit = out.float().reshape(-1)
+            pred = (logit > 0).long()
+            p = torch.stack([1 - torch.sigmoid(logit), torch.sigmoid(logit)], dim=1) if probs else None
         else:
-            probs = torch.softmax(out.float(), dim=-1).reshape(-1, out.shape[-1])
-        probs_np = probs.cpu().numpy().astype(np.float64)
-        return Outputs("classification", y.reshape(-1).long().cpu().numpy(), probs_np.argmax(axis=1), probs_np,
-                       probs_np.shape[1])
+            flat = out.float().reshape(-1, out.shape[-1])
+            pred = flat.argmax(dim=1)
+            p = torch.softmax(flat, dim=1) if probs else None
+        return Outputs("classification", y.reshape(-1).long().cpu().numpy(), pred.cpu().numpy(),
+                       p.cpu().double().numpy() if p is not None else None,
+                       2 if ds.binary else out.shape[-1])
     shift, scale = ds.target_scale
     n = len(y)
     pred = out.float().reshape(n, -1).cpu().numpy().astype(np.float64) * scale + shift
@@ -257,6 +263,7 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     net = torch.compile(model) if cfg.compile else model
     collect = bool(metric_names)  # keep train outputs for train metrics (read once per epoch)
+    need_probs = any(METRICS[m].needs_probs for m in metric_names)
 
     # 4. Resume: weights, optimizer, schedule, RNGs and the loop's own state from run_dir/last.
     st = _RunState()
@@ -351,13 +358,13 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 train_loss = float((torch.stack(losses).double().cpu() * sizes).sum() / n_train)
                 record: dict[str, Any] = {"epoch": epoch, "epochs": cfg.epochs, "train": {"loss": train_loss}}
                 if collect:
-                    o = to_outputs(ds, torch.cat(outs), y_all[perm])
+                    o = to_outputs(ds, torch.cat(outs), y_all[perm], need_probs)
                     record["train"].update(compute(o, metric_names))
                 if ds.val is not None:
                     net.eval()
                     vout = _forward_all(net, ds.val, cfg.eval_batch_size, amp)
                     record["val"] = {"loss": float(loss_fn(vout, ds.val.y))}
-                    record["val"].update(compute(to_outputs(ds, vout, ds.val.y), metric_names))
+                    record["val"].update(compute(to_outputs(ds, vout, ds.val.y, need_probs), metric_names))
                 record["lr"] = optimizer.param_groups[0]["lr"]
                 record["seconds"] = round(time.perf_counter() - t0, 4)
                 st.history.append(record)

@@ -29,6 +29,7 @@ class Metric:
     task: str  # "classification" (class ids + probabilities) or "regression" (real values)
     mode: str  # "max" if larger is better, "min" otherwise
     fn: Callable[..., float] = field(repr=False)
+    needs_probs: bool = False  # uses class probabilities, not just predicted ids
 
 
 @dataclass
@@ -158,7 +159,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("recall", "macro-averaged recall", "classification", "max", _macro("recall")),
     Metric("f1", "macro-averaged F1 score", "classification", "max", _macro("f1")),
     Metric("auc_roc", "area under the ROC curve (one-vs-rest macro for several classes)", "classification",
-           "max", auc_roc),
+           "max", auc_roc, needs_probs=True),
     Metric("mse", "mean squared error (original units)", "regression", "min", mse),
     Metric("mae", "mean absolute error (original units)", "regression", "min", mae),
     Metric("rmse", "root mean squared error (original units)", "regression", "min", rmse),
