@@ -29,8 +29,7 @@ def test_import_netc_is_lazy_and_torch_free():
             "netc.compile_source(p)\n"
             "import netc.compiler.check\n"
             "assert 'torch' not in sys.modules, 'load/compile_source imported torch'\n"
-            "m = netc.build(p)\n"
-            "assert 'torch' in sys.modules\n")
+            "assert callable(netc.build) and 'torch' not in sys.modules\n")
     out = subprocess.run([sys.executable, "-c", code, str(EXAMPLES[0])], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     with pytest.raises(AttributeError):
