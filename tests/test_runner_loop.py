@@ -394,3 +394,57 @@ def test_rich_progress_on_a_terminal(tmp_path):
     out = TTY()
     fit(mlp(), FLAT, cfg_of(epochs=1), tmp_path, progress=Progress(stream=out))
     assert "epoch 1/1" in out.getvalue() and "loss" in out.getvalue()
+
+
+# ---------------------------------------------------------------- other model shapes
+
+def test_token_inputs_with_an_embedding(tmp_path):
+    class Bag(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(17, 16)
+            self.pos = torch.nn.Parameter(torch.zeros(64, 16))
+            self.head = torch.nn.Linear(64 * 16, 10)
+
+        def forward(self, tokens):
+            return self.head((self.emb(tokens) + self.pos).flatten(1))
+
+    seed_everything(0)
+    r = fit(Bag(), [("tokens", (64,), "int64")], cfg_of(epochs=2, optimizer="adam(lr=3e-3)"), tmp_path,
+            progress=quiet())
+    assert r.test["accuracy"] > 0.8
+
+
+def test_two_inputs_from_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 4)).astype(np.float32), rng.normal(size=(300, 2)).astype(np.float32)
+    y = ((a[:, 0] + b[:, 1]) > 0).astype(np.int64)
+    np.savez(tmp_path / "two.npz", a=a, b=b, y=y)
+
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fa, self.fb, self.head = torch.nn.Linear(4, 8), torch.nn.Linear(2, 8), torch.nn.Linear(16, 2)
+
+        def forward(self, a, b):
+            return self.head(torch.cat([torch.relu(self.fa(a)), torch.relu(self.fb(b))], dim=1))
+
+    seed_everything(0)
+    cfg = TrainConfig.from_dict({"data": str(tmp_path / "two.npz"), "epochs": 8, "batch_size": 16, "plots": False,
+                                 "optimizer": "adam(lr=1e-2)"})
+    r = fit(Two(), [("a", (4,), "float32"), ("b", (2,), "float32")], cfg, tmp_path / "run", progress=quiet())
+    assert r.test["accuracy"] > 0.85
+
+
+def test_per_step_sequence_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6, 3)).astype(np.float32)
+    y = (x[:, :, 0] > 0).astype(np.int64)  # one class per time step
+    np.savez(tmp_path / "seq.npz", x=x, y=y)
+    seed_everything(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))  # (N, T, 2)
+    cfg = TrainConfig.from_dict({"data": str(tmp_path / "seq.npz"), "epochs": 5, "batch_size": 16, "plots": False,
+                                 "optimizer": "adam(lr=1e-2)", "metrics": ["accuracy", "auc_roc"]})
+    r = fit(model, [("x", (6, 3), "float32")], cfg, tmp_path / "run", progress=quiet())
+    assert r.test["accuracy"] > 0.9 and r.report["confusion_matrix"][0][0] > 0
+    assert sum(map(sum, r.report["confusion_matrix"])) == 40 * 6  # every step of every test sample

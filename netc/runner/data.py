@@ -151,8 +151,8 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
         y = np.searchsorted(np.array(class_names), y).astype(np.int64)
         task = task or "classification"
     if task is None:
-        integral = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all())
-        task = "classification" if integral and y.ndim == 1 else "regression"
+        whole = y.dtype.kind == "f" and y.ndim == 1 and np.isfinite(y).all() and (y == np.round(y)).all()
+        task = "classification" if y.dtype.kind in "iub" or whole else "regression"  # int ids, per sample or step
     _check_finite(y.astype(np.float64) if y.dtype.kind != "f" else y, "targets", raw.origin)
     if task == "classification":
         if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1) and y.dtype.kind not in "iu":

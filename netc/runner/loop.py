@@ -407,7 +407,6 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
             cursor = {"perm": i.perm.cpu(), "batch": i.batch,
                       "losses": torch.stack(i.losses).cpu() if i.losses else torch.empty(0),
                       "outputs": torch.cat(i.outs).cpu() if i.outs else torch.empty(0)}
-            st.epoch = i.epoch - 1
             save_best()
             files.checkpoint(run_dir / "last", model, state_dict(cursor))
             files.flush()
