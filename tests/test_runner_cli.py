@@ -105,10 +105,16 @@ def test_eval_of_a_bare_checkpoint_needs_the_spec(tmp_path, capsys):
     assert f"{results['test']['accuracy']:.4f}" in capsys.readouterr().out
 
 
-def test_multi_model_spec_is_refused_clearly(tmp_path, capsys):
-    root = Path(__file__).resolve().parent.parent
-    gan = root / "examples" / "digits_gan.yaml"
-    if not gan.exists():
-        pytest.skip("no GAN example")
-    assert main(["train", str(gan), "--out", str(tmp_path / "g")]) == 2
-    assert "defines 2 models" in capsys.readouterr().err
+def test_two_models_that_are_not_a_gan_are_refused_clearly(tmp_path, capsys):
+    p = tmp_path / "two.yaml"
+    p.write_text("""\
+netc: 1
+name: two
+models:
+  encoder: {input: [64], model: Dense(8)}
+  decoder: {input: [8], model: Dense(64)}
+train: {data: digits}
+""", encoding="utf-8")
+    assert main(["train", str(p), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "defines 2 models (encoder, decoder)" in err and "generator and discriminator" in err

@@ -86,9 +86,9 @@ def _build(program, model_name: str | None = None):
 def _supervised_graph(program):
     if len(program.graphs) != 1:
         names = ", ".join(program.graphs)
-        raise UsageError(f"{program.file} defines {len(program.graphs)} models ({names}); netc train fits one "
-                         "supervised model", hint="adversarial (GAN) training is not implemented in the runner "
-                                                 "yet; train each model from its own spec")
+        raise UsageError(f"{program.file} defines {len(program.graphs)} models ({names}); netc trains one "
+                         "supervised model, or a GAN whose models are named generator and discriminator",
+                         hint="name the two models generator and discriminator, or train each from its own spec")
     return program.main
 
 
@@ -104,7 +104,10 @@ def run_train(args: argparse.Namespace) -> int:
                          hint="drop --nproc-per-node to train in one process")
     # 1. check the spec and read its train: block (+ --set, --device)
     program = _program(args.file, getattr(args, "params", None))
-    graph = _supervised_graph(program)
+    from netc.runner.gan import is_gan
+
+    gan = is_gan(program.graphs)
+    graph = program.graphs["discriminator"] if gan else _supervised_graph(program)
     cfg = train_config(program, args.sets, args.device)
     # 2. the run directory: fresh, forced, or the one being resumed
     run_dir = Path(args.out or args.resume or Path("runs") / program.name)
@@ -121,6 +124,14 @@ def run_train(args: argparse.Namespace) -> int:
                                                    "params": list(getattr(args, "params", None) or [])}, indent=2))
     # 3. build the model under the run's seed (same initial weights every time), then train
     seed_everything(cfg.seed)
+    if gan:
+        from netc.runner.gan import fit_gan
+
+        generator, discriminator = _build(program, "generator"), _build(program, "discriminator")
+        fit_gan(generator, discriminator, inputs_of(program.graphs["generator"]), inputs_of(graph), cfg, run_dir,
+                resume=args.resume)
+        print(f"run saved in {run_dir} (samples.png shows the generator's output)", file=sys.stderr)
+        return EXIT_OK
     model = _build(program)
     result = fit(model, inputs_of(graph), cfg, run_dir, resume=args.resume)
     print(f"run saved in {run_dir} (best epoch {result.best_epoch}, {result.monitor} {result.best_value:.4g})"
@@ -165,10 +176,23 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
     return model, inputs_of(graph), cfg, preprocess
 
 
+def _gan_run(target: str) -> Path | None:
+    """The run directory if ``target`` is (inside) a GAN run."""
+    p = Path(target)
+    for d in (p, p.parent, p.parent.parent):
+        if (d / "config.json").exists():
+            return d if json.loads((d / "config.json").read_text()).get("objective") == "gan" else None
+    return None
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """``netc eval RUN_DIR_OR_CHECKPOINT [--spec S] [--split test] [--set k=v]``: metrics table."""
     from netc.runner.loop import evaluate
 
+    if _gan_run(args.run) is not None:
+        raise UsageError(f"{args.run} is a GAN run; it has no held-out metrics",
+                         hint=f"look at {Path(args.run) / 'samples.png'}, or draw samples with netc predict "
+                              f"{args.run} -n 16 -o samples.npy")
     model, inputs, cfg, _ = _load_run(args.run, args.spec, args.sets, args.device)
     result = evaluate(model, inputs, cfg, args.split)
     print(format_eval(result))
@@ -230,6 +254,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from netc.runner.loop import predict
 
+    gan_dir = _gan_run(args.run)
+    if gan_dir is not None:
+        return _predict_gan(gan_dir, args)
     if args.inputs is None:
         raise UsageError("netc predict needs an INPUTS file", hint="e.g. netc predict runs/x samples.npy -o preds.csv")
     model, inputs, cfg, preprocess = _load_run(args.run, args.spec, None, args.device)
@@ -258,4 +285,33 @@ def run_predict(args: argparse.Namespace) -> int:
         np.savetxt(target, table, delimiter=",", header=",".join(header), comments="", fmt=fmt)
     if args.output:
         print(f"wrote {len(table)} predictions to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _predict_gan(run_dir: Path, args: argparse.Namespace) -> int:
+    """Samples from a GAN run's generator: .npy (data units) or a .png grid."""
+    import numpy as np
+
+    from netc.runner.checkpoint import load_weights, resolve_dir
+    from netc.runner.gan import generate
+
+    if not args.output:
+        raise UsageError("a GAN run writes samples to a file", hint="e.g. -o samples.npy or -o samples.png")
+    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    program = _program(args.spec or str(run_dir / "spec.yaml"), meta.get("params"))
+    import torch
+
+    pair = torch.nn.ModuleDict({"generator": _build(program, "generator"),
+                                "discriminator": _build(program, "discriminator")})
+    load_weights(pair, resolve_dir(run_dir / "last"))
+    saved = json.loads((run_dir / "config.json").read_text())
+    samples = generate(pair["generator"], tuple(saved["latent"][0]), args.num_samples or 16,
+                       preprocess=saved.get("preprocess")).cpu()
+    if args.output.endswith(".png"):
+        from netc.runner.plots import sample_grid
+
+        sample_grid(samples, Path(args.output))
+    else:
+        np.save(args.output, samples.numpy())
+    print(f"wrote {len(samples)} samples to {args.output}", file=sys.stderr)
     return EXIT_OK

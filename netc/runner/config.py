@@ -110,10 +110,10 @@ class TrainConfig:
     data: DataConfig = opt(doc="where samples come from (name of an embedded data set, a path, or a mapping)",
                            factory=DataConfig)
     split: SplitConfig = opt(doc="validation/test fractions and the split seed", factory=SplitConfig)
-    normalize: str | None = opt(None, "standard (zero mean, unit variance), minmax ([0, 1]) or none; "
-                                      "statistics from the training split only; default: the source's "
-                                      "(minmax for images, standard otherwise)",
-                                choices=("standard", "minmax", "none"))
+    normalize: str | None = opt(None, "standard (zero mean, unit variance), minmax ([0, 1]), symmetric "
+                                      "([-1, 1]) or none; statistics from the training split only; default: "
+                                      "the source's (minmax for images, standard otherwise; symmetric for GANs)",
+                                choices=("standard", "minmax", "symmetric", "none"))
     augment: AugmentConfig = opt(doc="training-time augmentation", factory=AugmentConfig)
     loss: str | None = opt(None, "loss call, e.g. cross_entropy(label_smoothing=0.1); default: "
                                  "cross_entropy for labelled data, mse for regression and series",

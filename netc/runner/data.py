@@ -221,7 +221,7 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
                 p[0][i] = ((p[0][i] - shift) / scale).astype(np.float32)
     target_scale: tuple[Any, Any] = (0.0, 1.0)
     if task == "regression" and method != "none":
-        target_scale = _stats(parts["train"][1], "standard" if method == "standard" else "minmax", axis=0)
+        target_scale = _stats(parts["train"][1], method, axis=0)
         for p in parts.values():
             if p is not None:
                 p[1][...] = (p[1] - target_scale[0]) / target_scale[1]
@@ -254,9 +254,9 @@ def _stats(a: np.ndarray, method: str, axis: Any = None) -> tuple[Any, Any]:
     a64 = a.astype(np.float64)
     if method == "standard":
         shift, scale = a64.mean(axis=axis, keepdims=True), a64.std(axis=axis, keepdims=True)
-    else:
-        shift = a64.min(axis=axis, keepdims=True)
-        scale = a64.max(axis=axis, keepdims=True) - shift
+    else:  # minmax -> [0, 1]; symmetric -> [-1, 1] (a Tanh generator's range)
+        lo, hi = a64.min(axis=axis, keepdims=True), a64.max(axis=axis, keepdims=True)
+        shift, scale = (lo, hi - lo) if method == "minmax" else ((hi + lo) / 2, (hi - lo) / 2)
     scale = np.where(scale > 1e-12, scale, 1.0)  # constant features (e.g. blank digit corners) stay put
     return shift.astype(np.float32), scale.astype(np.float32)
 
@@ -310,8 +310,9 @@ def _series(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, meth
     train_seg = s[:t1]
     if method == "standard":
         shift, scale = float(train_seg.mean()), float(train_seg.std() or 1.0)
-    elif method == "minmax":
-        shift, scale = float(train_seg.min()), float((train_seg.max() - train_seg.min()) or 1.0)
+    elif method in ("minmax", "symmetric"):
+        lo, hi = float(train_seg.min()), float(train_seg.max())
+        shift, scale = (lo, (hi - lo) or 1.0) if method == "minmax" else ((hi + lo) / 2, (hi - lo) / 2 or 1.0)
     else:
         shift, scale = 0.0, 1.0
     z = ((s - shift) / scale).astype(np.float32)

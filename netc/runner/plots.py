@@ -84,3 +84,20 @@ def confusion(matrix: list[list[int]], classes: list[str], path: Path) -> Path:
                 ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                         color="white" if top and v > top / 2 else "black")
     return _save(fig, path)
+
+
+def sample_grid(samples, path: Path, columns: int = 8) -> Path:
+    """Generated images (n, C, H, W) in data units as one grid, each image scaled to its own range."""
+    import numpy as np
+
+    x = np.asarray(samples, dtype=np.float64)
+    n, c, h, w = x.shape
+    rows = (n + columns - 1) // columns
+    fig = _figure(columns * 0.9, rows * 0.9)
+    for i in range(n):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        img = x[i].transpose(1, 2, 0) if c == 3 else x[i, 0]
+        lo, hi = img.min(), img.max()
+        ax.imshow((img - lo) / (hi - lo) if hi > lo else img * 0, cmap="gray" if c == 1 else None)
+        ax.axis("off")
+    return _save(fig, path)
