@@ -6,6 +6,7 @@ from netc.compiler.ops import (  # noqa: F401  (imported for their registration 
     attention,
     conv,
     dense,
+    fused,
     merge,
     norm,
     pool,

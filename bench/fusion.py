@@ -1,0 +1,170 @@
+"""Fusion bench: eval latency of a Conv-BN-ReLU network and a Transformer, before and after netc -O2.
+
+    python bench/fusion.py                 # both tables, 1 and 2 threads
+    python bench/fusion.py --threads 2 --rounds 30
+
+Conv-BN-ReLU (6 conv blocks, 3×32×32 input, BatchNorm with random running statistics):
+the unoptimised eval module against ``torch.fx.experimental.optimization.fuse``,
+``torch.jit.optimize_for_inference(torch.jit.script(m))`` and netc -O2
+(``netc.compiler.passes.optimize_module``), at batch 1 and 64, as ratios to unoptimised.
+Transformer (specs/transformer_primitives.yaml): unoptimised, -O2 without the
+attention pass, and -O2, at batch 1 and 32.
+
+Timing: all variants of one configuration run interleaved (round-robin, order
+reversed every other round) under ``torch.inference_mode()``, with a fixed
+``torch.set_num_threads``; each cell is the median over rounds. Every variant's
+output is checked against the unoptimised module first (max |Δ| / max |y| ≤ 1e-5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import netc  # noqa: E402
+from netc.backend.build import example_inputs  # noqa: E402
+from netc.compiler.passes import PIPELINE, optimize_module  # noqa: E402
+
+CONV_SPEC = """
+netc: 1
+name: conv_bn_relu
+input: [3, 32, 32]
+blocks:
+  Unit(c): Conv2D(c, 3, padding=1, bias=false) → BatchNorm → ReLU
+model: >-
+  Unit(32) → Unit(32) → MaxPool(2) → Unit(64) → Unit(64) → MaxPool(2)
+  → Unit(128) → Unit(128) → GlobalAvgPool → Dense(10)
+"""
+TRANSFORMER_SPEC = ROOT / "specs" / "transformer_primitives.yaml"
+BAR = {64: 0.60, 1: 0.75}  # design.md: netc -O2 latency / unoptimised, per batch size
+TOLERANCE = 1e-5  # max |Δ| / max |y_unoptimised|
+
+
+def randomize_batchnorm(module: torch.nn.Module, seed: int = 0) -> None:
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            c = m.num_features
+            m.running_mean.copy_(torch.rand(c, generator=g) * 2 - 1)
+            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(c, generator=g) - 0.5)
+
+
+def interleaved(variants: dict[str, Callable], x: tuple, rounds: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds per call of each variant, timed round-robin."""
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    with torch.inference_mode():
+        for f in variants.values():
+            for _ in range(warmup):
+                f(*x)
+        for r in range(rounds):
+            order = list(variants.items())
+            for name, f in (order if r % 2 == 0 else order[::-1]):
+                t = time.perf_counter()
+                f(*x)
+                times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def check(variants: dict[str, Callable], ref: Callable, x: tuple) -> dict[str, float]:
+    """Max |Δ| / max |y| of every variant against ``ref``."""
+    with torch.inference_mode():
+        y = ref(*x)
+        out = {}
+        for k, f in variants.items():
+            d = float((f(*x) - y).abs().max() / y.abs().max())
+            out[k] = d
+            if not d <= TOLERANCE:
+                raise SystemExit(f"{k}: output differs from unoptimised by {d:.2e} (relative), over {TOLERANCE}")
+    return out
+
+
+def conv_variants(m: torch.nn.Module) -> dict[str, Callable]:
+    from torch.fx.experimental.optimization import fuse
+
+    v: dict[str, Callable] = {"unoptimised": m, "fx fuse": fuse(copy.deepcopy(m))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            v["jit optimize_for_inference"] = torch.jit.optimize_for_inference(torch.jit.script(copy.deepcopy(m)))
+        except Exception as e:  # noqa: BLE001  report and go on: "where it works"
+            print(f"note: torch.jit.optimize_for_inference failed: {type(e).__name__}: {e}", file=sys.stderr)
+    v["netc -O2"] = optimize_module(m, 2)
+    return v
+
+
+def table(title: str, results: dict[int, dict[str, float]], errors: dict[str, float]) -> list[str]:
+    batches = list(results)
+    lines = [f"### {title}", "",
+             "| variant | " + " | ".join(f"batch {b} (ms)" for b in batches) + " | "
+             + " | ".join(f"ratio b{b}" for b in batches) + " | max rel err |",
+             "|---" * (2 * len(batches) + 2) + "|"]
+    for k in results[batches[0]]:
+        ms = " | ".join(f"{results[b][k] * 1e3:.3f}" for b in batches)
+        ratio = " | ".join(f"{results[b][k] / results[b]['unoptimised']:.3f}" for b in batches)
+        lines.append(f"| {k} | {ms} | {ratio} | {errors.get(k, 0.0):.1e} |")
+    return lines
+
+
+def run(threads: int, rounds: int) -> list[str]:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    out = [f"## torch {torch.__version__}, {threads} thread(s), median of {rounds} interleaved rounds", ""]
+
+    # 1. Conv-BN-ReLU: unoptimised vs torch's fusers vs netc -O2
+    m = netc.build(CONV_SPEC, train=False)
+    randomize_batchnorm(m)
+    variants = conv_variants(m)
+    res, errs = {}, {}
+    for b in (1, 64):
+        x = example_inputs(m.netc_graph, batch=b, seed=b)
+        errs = {k: max(errs.get(k, 0.0), e) for k, e in check(variants, m, x).items()}
+        res[b] = interleaved(variants, x, rounds if b == 64 else rounds * 10)
+    out += table("Conv-BN-ReLU (6 blocks, 3×32×32)", res, errs)
+    verdicts = []
+    for b, bar in BAR.items():
+        r = res[b]["netc -O2"] / res[b]["unoptimised"]
+        rivals = [k for k in res[b] if k not in ("unoptimised", "netc -O2") and res[b][k] < res[b]["netc -O2"]]
+        verdicts.append(f"batch {b}: {r:.3f} (bar {bar}) {'meets' if r <= bar else 'MISSES'} the bar"
+                        + (f"; slower than {', '.join(rivals)}" if rivals else "; fastest of all variants"))
+    out += ["", *verdicts, ""]
+
+    # 2. Transformer: the attention pass's effect
+    t = netc.build(TRANSFORMER_SPEC, train=False)
+    no_attn = [p for p in PIPELINE if p != "fuse_attention"]
+    tv = {"unoptimised": t, "-O2 without fuse_attention": optimize_module(t, names=no_attn),
+          "netc -O2": optimize_module(t, 2)}
+    tres, terrs = {}, {}
+    for b in (1, 32):
+        x = example_inputs(t.netc_graph, batch=b, seq=128, seed=b)
+        terrs = {k: max(terrs.get(k, 0.0), e) for k, e in check(tv, t, x).items()}
+        tres[b] = interleaved(tv, x, rounds if b > 1 else rounds * 4)
+    out += table("Transformer (specs/transformer_primitives.yaml, T=128, d=128, 2 layers)", tres, terrs)
+    return out + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", default="1,2", help="comma-separated torch thread counts (default 1,2)")
+    ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds at the largest batch (default 15)")
+    args = ap.parse_args(argv)
+    for n in (int(s) for s in args.threads.split(",")):
+        print("\n".join(run(n, args.rounds)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Run 2-D convolution stacks channels-last (NHWC), oneDNN's fast layout on CPU.
+
+A layout never changes values, only strides, so this pass is exact. It inserts one
+ChannelsLast node per tensor that feeds a Conv2D without already being
+channels-last; convolutions, BatchNorm, activations, pooling and element-wise merges
+keep the layout, so a whole stack converts once at its entry. :func:`finish` stores
+those convolutions' weights channels-last too (otherwise oneDNN reorders them on
+every call). Where it pays is measured by ``bench/fusion.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from netc.compiler.ir import Graph, Node
+from netc.compiler.passes.base import Pass, inference_only
+from netc.compiler.passes.rewrite import fresh_name, make_node, splice, types_of
+
+CONVS = frozenset({"Conv2D", "ConvTranspose2D"})
+# Ops whose output keeps a channels-last input's layout (torch propagates the memory format).
+KEEPS_LAYOUT = frozenset({
+    "ChannelsLast", "Conv2D", "ConvTranspose2D", "BatchNorm", "ReLU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "GELU",
+    "InplaceActivation",
+    "MaxPool", "AvgPool", "MaxPool2D", "AvgPool2D", "Add", "Multiply", "Dropout", "Identity",
+})
+
+
+def _keeps(n: Node, ins: tuple[str, ...], cl: set[str]) -> bool:
+    """Whether ``n`` (reading ``ins``) outputs a channels-last tensor, given the channels-last tensors ``cl``."""
+    if len(n.type.shape) != 4:
+        return False
+    if n.op == "ChannelsLast":
+        return True
+    if n.op == "Concat":
+        return n.arg("axis") in (1, -3) and all(i in cl for i in ins)
+    return n.op in KEEPS_LAYOUT and bool(ins) and all(i in cl for i in ins)
+
+
+def channels_last_tensors(graph: Graph) -> set[str]:
+    """Tensors stored channels-last: produced from channels-last inputs by layout-keeping ops."""
+    cl: set[str] = set()
+    for n in graph.nodes:
+        if _keeps(n, n.inputs, cl):
+            cl.add(n.name)
+    return cl
+
+
+@inference_only
+def channels_last(graph: Graph) -> Graph:
+    """Insert ``ChannelsLast`` before the Conv2D stacks of an inference graph."""
+    types = types_of(graph)
+    taken = set(types)
+    cl: set[str] = set()
+    made: dict[str, str] = {}  # tensor → its ChannelsLast copy
+    out: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        ins = n.inputs
+        if n.op in CONVS and ins[0] not in cl:
+            src = ins[0]
+            if src not in made:
+                conv = make_node("ChannelsLast", fresh_name(taken, f"{src}_nhwc"), (), (src,), types, like=n)
+                made[src] = conv.name
+                cl.add(conv.name)
+                out[n.name] = [conv]
+            ins = (made[src], *ins[1:])
+            out.setdefault(n.name, []).append(replace(n, inputs=ins))
+        if _keeps(n, ins, cl):
+            cl.add(n.name)
+    return splice(graph, out) if out else graph
+
+
+def finish(graph: Graph, module, submodule) -> None:
+    """Store the weights of convolutions that read channels-last tensors channels-last as well."""
+    import torch
+
+    cl = channels_last_tensors(graph)
+    for n in graph.nodes:
+        if n.op in CONVS and n.inputs[0] in cl:
+            conv = submodule(n.name)
+            if conv is not None and conv.weight.dim() == 4:
+                conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
+
+
+PASS = Pass("channels_last", channels_last, level=2,
+            doc="run Conv2D stacks channels-last (NHWC): one layout conversion per stack entry", finish=finish)

@@ -1,0 +1,87 @@
+"""Merge sibling projections of one tensor into one layer, then slice the result.
+
+Separate Dense layers reading the same tensor with the same settings — the q, k
+and v projections of hand-written attention are the classic case — become one
+Dense with the summed width, and a Slice view per original layer (named like it, so
+readers are untouched). 1×1-style sibling convolutions (e.g. the reduce
+convolutions of an Inception module) merge the same way along the channel axis when
+``MERGE_CONVS`` is on. The merged node records ``merged_from=[a, b, ...]``;
+:func:`merge_weights` concatenates their weights and biases.
+
+netc's MultiHeadAttention already keeps its q/k/v projections packed in one matrix
+(torch's ``in_proj_weight``); FusedMultiHeadAttention applies it as one Linear.
+"""
+
+from __future__ import annotations
+
+from netc.compiler.ir import Graph, Node
+from netc.compiler.passes.base import NodeWeights, Pass, inference_only
+from netc.compiler.passes.rewrite import consumers, fresh_name, make_node, splice, types_of
+
+# op → (width argument, axis its outputs are sliced on)
+MERGEABLE = {"Dense": ("units", -1), "Conv1D": ("filters", 1), "Conv2D": ("filters", 1)}
+MERGE_CONVS = True  # measured by bench/fusion.py; see merge_projections' docstring in the report
+
+
+def _key(n: Node) -> tuple | None:
+    """Nodes with equal keys compute the same function of the input up to their widths."""
+    if n.op not in MERGEABLE or (n.op != "Dense" and not MERGE_CONVS):
+        return None
+    if n.op != "Dense" and n.arg("groups", 1) != 1:
+        return None
+    width = MERGEABLE[n.op][0]
+    return (n.op, tuple((k, v) for k, v in n.args if k not in (width, "folded_from", "merged_from")))
+
+
+@inference_only
+def merge_projections(graph: Graph) -> Graph:
+    """Siblings ``a = Dense(i)(x)``, ``b = Dense(j)(x)`` → ``m = Dense(i+j)(x)``, ``a = Slice(m)``, ``b = Slice(m)``."""
+    types = types_of(graph)
+    taken = set(types)
+    out: dict[str, list[Node]] = {}
+    for tensor, readers in consumers(graph).items():
+        groups: dict[tuple, list[Node]] = {}
+        for n in readers:
+            k = _key(n)
+            if k is not None and n.inputs == (tensor,):
+                groups.setdefault(k, []).append(n)
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            op = members[0].op
+            width, axis = MERGEABLE[op]
+            args = {k: v for k, v in members[0].args if k not in ("folded_from", "merged_from")}
+            args[width] = sum(int(m.arg(width)) for m in members)
+            args["merged_from"] = tuple(m.name for m in members)
+            merged = make_node(op, fresh_name(taken, f"{members[0].name}_merged"), tuple(args.items()),
+                               (tensor,), types, like=members[0])
+            types[merged.name] = merged.type
+            start = 0
+            for k, m in enumerate(members):
+                size = int(m.arg(width))
+                piece = make_node("Slice", m.name, (("axis", axis), ("start", start), ("stop", start + size)),
+                                  (merged.name,), types, like=m)
+                start += size
+                out[m.name] = [merged, piece] if k == 0 else [piece]
+    return splice(graph, out) if out else graph
+
+
+def merge_weights(before: Graph, after: Graph, weights: NodeWeights) -> NodeWeights:
+    """The merged layer's weight and bias: its members' concatenated along output channels."""
+    import torch
+
+    new = dict(weights)
+    for node in after.nodes:
+        members = node.arg("merged_from")
+        if not members or node.name in weights:
+            continue
+        parts = [weights[m] for m in members]
+        new[node.name] = {k: torch.cat([p[k] for p in parts], 0) for k in parts[0]}
+        for m in members:
+            new.pop(m, None)
+    return new
+
+
+PASS = Pass("merge_projections", merge_projections, level=2,
+            doc="merge sibling Dense (and conv) layers reading one tensor into one layer plus slices",
+            weights=merge_weights)

@@ -1,0 +1,91 @@
+"""Carry trained weights through the passes: unoptimised module → optimised eval module.
+
+The IR holds no weights, so a pass that changes them (BatchNorm folding, merged
+projections) records where its nodes came from (``folded_from``, ``merged_from``)
+and names a weight rule; this module replays the pipeline pass by pass and applies
+each rule to the weights, keyed by node name. torch is imported inside functions only.
+
+    fast = optimize_module(trained)          # the runner's eval/predict
+    fast(x) ≈ trained.eval()(x)              # within float32 rounding
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from netc.compiler.ir import Graph
+from netc.compiler.passes.base import NodeWeights, PassError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def node_attrs(graph: Graph) -> dict[str, str]:
+    """Node name → attribute of the generated module (the emitter's naming, so state_dict keys match)."""
+    from netc.backend.emit import MODULE_ATTRS, _unique
+
+    return _unique([n.name for n in graph.nodes], MODULE_ATTRS)
+
+
+def split_state(graph: Graph, state_dict: dict[str, Any]) -> NodeWeights:
+    """``{"conv2d.weight": t}`` → ``{"conv2d": {"weight": t}}`` (keys of ``graph``'s module)."""
+    owner = {a: n for n, a in node_attrs(graph).items()}
+    out: NodeWeights = {}
+    for key, value in state_dict.items():
+        attr, _, rest = key.partition(".")
+        if attr not in owner:
+            raise PassError(f"state_dict key {key!r} belongs to no node of graph {graph.name!r}", graph.span,
+                            "pass the state_dict of the module built from this graph (unoptimised)")
+        out.setdefault(owner[attr], {})[rest] = value
+    return out
+
+
+def join_state(graph: Graph, weights: NodeWeights) -> dict[str, Any]:
+    """Inverse of :func:`split_state` for ``graph``'s module."""
+    attrs = node_attrs(graph)
+    return {f"{attrs[n]}.{k}": v for n, params in weights.items() if n in attrs for k, v in params.items()}
+
+
+def convert_weights(graph: Graph, state_dict: dict[str, Any], level: int | None = 2,
+                    names: list[str] | None = None) -> tuple[Graph, dict[str, Any]]:
+    """Optimise ``graph`` (as an inference graph) and map its module's ``state_dict`` to the optimised module's."""
+    from netc.compiler.passes import steps
+
+    before = dataclasses.replace(graph, training=False)
+    weights = split_state(before, state_dict)
+    for p, after in steps(before, level, names):
+        if after != before and p.weights is not None:
+            weights = p.weights(before, after, weights)
+        before = after
+    return before, join_state(before, weights)
+
+
+def optimize_module(module: nn.Module, level: int | None = 2, names: list[str] | None = None, *,
+                    state_dict: dict[str, Any] | None = None, graph: Graph | None = None) -> nn.Module:
+    """The optimised eval module of a (trained) netc module, with its weights converted.
+
+    ``graph`` defaults to ``module.netc_graph`` and ``state_dict`` to ``module.state_dict()``.
+    The result is on the module's device, in eval mode, and carries ``netc_graph``
+    (the optimised graph), ``netc_source_graph`` and ``input_names``.
+    """
+    import torch
+
+    from netc.backend.build import build_graph
+    from netc.compiler.passes import PASSES, pipeline_names
+
+    graph = graph if graph is not None else module.netc_graph
+    state = state_dict if state_dict is not None else module.state_dict()
+    optimised, new_state = convert_weights(graph, state, level, names)
+    fast = build_graph(optimised, type(module).__name__, train=False)
+    fast.load_state_dict(new_state, strict=True)
+    devices = {t.device for t in state.values() if isinstance(t, torch.Tensor)}
+    if len(devices) == 1:
+        fast.to(devices.pop())
+    attrs = node_attrs(optimised)
+    for name in pipeline_names(level, names):
+        finish = PASSES[name].finish
+        if finish is not None:
+            finish(optimised, fast, lambda n: getattr(fast, attrs[n], None))
+    fast.netc_source_graph = graph
+    return fast.eval()
