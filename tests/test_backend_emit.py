@@ -34,7 +34,7 @@ class Model(nn.Module):
     def __init__(self):
         super().__init__()
         self.embed_embedding = nn.Embedding(100, 16)  # tiny.yaml:5
-        self.embed_positionalencoding = PositionalEncoding(16, 32)  # tiny.yaml:5
+        self.embed_positionalencoding = PositionalEncoding(16, max_len=32)  # tiny.yaml:5
         self.attn = nn.MultiheadAttention(16, 4, batch_first=True)  # tiny.yaml:6
         self.mixed_layernorm = nn.LayerNorm(16)  # tiny.yaml:7
         self.encoder = nn.TransformerEncoder(  # tiny.yaml:8

@@ -140,7 +140,7 @@ def test_import_blocks_from_another_spec(tmp_path):
     main.parent.mkdir()
     main.write_text("netc: 1\nimports: {lib: ../lib.yaml}\ninput: [4]\nmodel: lib.Outer(8) → Dense(1)\n")
     g = check_file(main).main
-    assert g.node("lib_outer_inner_1_dense").type.shape == ("N", 16)
+    assert g.node("outer_inner_1_dense").type.shape == ("N", 16)
 
 
 def test_import_cycle_is_reported(tmp_path):

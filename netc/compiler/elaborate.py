@@ -232,7 +232,7 @@ class Elaborator:
         if entry and single and prefix + entry not in self.used:
             name = prefix + entry
         else:
-            base = prefix + (f"{entry}_" if entry else "") + op.lower().replace(".", "_")
+            base = prefix + (f"{entry}_" if entry else "") + op.rsplit(".", 1)[-1].lower()  # lib.Res → res
             name, n = base, 0
             while name in self.used:
                 n += 1

@@ -49,7 +49,7 @@ op("MultiHeadAttention", "Multi-head scaled dot-product attention; self-attentio
     Arg("kv", "ref", None, doc="name of the key/value sequence for cross-attention", nullable=True),
     Arg("dropout", "float", 0.0, doc="dropout on attention weights", min=0.0, max=1.0)],
    infer=_mha_infer, lower=_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
-   macs=_mha_macs, category="attention", stateful_in_eval=False,
+   macs=_mha_macs, category="attention", stateful_in_eval=True,
    example="a: LayerNorm → MultiHeadAttention(4)")
 
 
@@ -119,7 +119,7 @@ def _pe_lower(a: A, ins: list[Shape], out: Shape):
         kw["learned"] = True
     if a.dropout:
         kw["dropout"] = a.dropout
-    return L("PositionalEncoding", ins[0][2], a.max_len, **kw)
+    return L("PositionalEncoding", ins[0][2], max_len=a.max_len, **kw)
 
 
 op("PositionalEncoding", "Adds position information to (N, T, D): fixed sinusoids, or learned vectors.",
@@ -127,5 +127,5 @@ op("PositionalEncoding", "Adds position information to (N, T, D): fixed sinusoid
     Arg("learned", "bool", False, doc="learn the position vectors instead of sinusoids"),
     Arg("dropout", "float", 0.0, doc="dropout after adding positions", min=0.0, max=1.0)],
    infer=_pe_infer, lower=_pe_lower,
-   params=lambda a, ins: a.max_len * ins[0][2] if a.learned else 0, category="attention",
+   params=lambda a, ins: a.max_len * ins[0][2] if a.learned else 0, category="attention", stateful_in_eval=True,
    example="Embedding(1000, 64) → PositionalEncoding → TransformerEncoder(2, 4)")

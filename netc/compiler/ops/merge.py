@@ -36,13 +36,19 @@ def _concat_infer(a: A, ins: list[Shape]) -> Shape:
     if not 1 <= ax < rank:
         raise ShapeError(f"Concat axis {a.axis} is out of range for {fmt_shape(ins[0])}",
                          hint="axis counts from the batch axis 0; channels are axis 1, -1 is the last axis")
-    total: int | str = 0
+    known, symbols = 0, []
     for s in ins:
         if len(s) != rank or any(s[i] != ins[0][i] for i in range(rank) if i != ax):
             raise ShapeError(f"Concat on axis {a.axis} needs equal sizes on every other axis: "
                              f"{' and '.join(fmt_shape(x) for x in ins)}",
                              hint="concatenate along the axis that differs (axis=1 for channels, -1 for features)")
-        total = total + s[ax] if isinstance(total, int) and isinstance(s[ax], int) else f"{total}+{s[ax]}"
+        if isinstance(s[ax], int):
+            known += s[ax]
+        else:
+            symbols.append(str(s[ax]))
+    if not symbols:
+        return (*ins[0][:ax], known, *ins[0][ax + 1:])
+    total = "+".join(symbols + ([str(known)] if known else []))  # e.g. "T+S" or "T+T+4"
     return (*ins[0][:ax], total, *ins[0][ax + 1:])
 
 
