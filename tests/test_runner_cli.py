@@ -118,3 +118,16 @@ train: {data: digits}
     assert main(["train", str(p), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "defines 2 models (encoder, decoder)" in err and "generator and discriminator" in err
+
+
+def test_train_block_check_is_torch_free(tmp_path):
+    import subprocess
+    import sys
+
+    s = spec(tmp_path, optimizer="adam(lrr=1e-3)")
+    code = ("import sys\nfrom netc.compiler.check import check_file\nfrom netc.runner.cli import train_config\n"
+            "from netc.diagnostics import SpecError\n"
+            f"try:\n    train_config(check_file({s!r}))\nexcept SpecError as e:\n    print(e.span.line, e.span.col)\n"
+            "print([m for m in ('torch', 'numpy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "7 14" and out[1] == "[]"

@@ -482,3 +482,10 @@ def test_augment_refuses_non_images():
         Augment(AugmentConfig(crop=2), [(64,)], [torch.float32])
     with pytest.raises(DataError, match="needs a float input"):
         Augment(AugmentConfig(noise=0.1), [(64,)], [torch.int64])
+
+
+def test_symmetric_normalisation_spans_minus_one_to_one():
+    ds = load_data(TrainConfig.from_dict({"data": "digits", "normalize": "symmetric"}), [("x", (1, 8, 8), "float32")])
+    x = ds.train.xs[0]
+    assert float(x.min()) == pytest.approx(-1.0) and float(x.max()) == pytest.approx(1.0)
+    assert float(np.asarray(ds.input_norm[0]["shift"]).squeeze()) == pytest.approx(8.0)  # pixels 0..16

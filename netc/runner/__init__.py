@@ -6,6 +6,7 @@ front end uses for the ``train:`` schema -- never imports torch or numpy):
     TrainConfig, json_schema            config.py     the typed ``train:`` block
     load_data, Dataset, Split           data.py       sources -> checked, split, normalised tensors
     fit, evaluate, predict, FitResult   loop.py       the training loop and its siblings
+    fit_gan, generate                   gan.py        adversarial training (generator + discriminator)
     TrainingDiverged, TrainingInterrupted, seed_everything, resolve_device
     load_weights, save_checkpoint, load_state          checkpoint.py
     LOSSES, OPTIMIZERS, SCHEDULES       objectives.py
@@ -24,6 +25,7 @@ _EXPORTS = {
     "load_data": "data", "Dataset": "data", "Split": "data",
     "fit": "loop", "evaluate": "loop", "predict": "loop", "FitResult": "loop", "TrainingDiverged": "loop",
     "TrainingInterrupted": "loop", "seed_everything": "loop", "resolve_device": "loop",
+    "fit_gan": "gan", "generate": "gan",
     "load_weights": "checkpoint", "save_checkpoint": "checkpoint", "load_state": "checkpoint",
     "LOSSES": "objectives", "OPTIMIZERS": "objectives", "SCHEDULES": "objectives",
     "METRICS": "metrics", "SOURCES": "sources",
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from netc.runner.config import (AugmentConfig, DataConfig, EarlyStoppingConfig, SplitConfig, TrainConfig,
                                     json_schema)
     from netc.runner.data import Dataset, Split, load_data
+    from netc.runner.gan import fit_gan, generate
     from netc.runner.loop import (FitResult, TrainingDiverged, TrainingInterrupted, evaluate, fit, predict,
                                   resolve_device, seed_everything)
     from netc.runner.metrics import METRICS
