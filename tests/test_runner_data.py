@@ -122,7 +122,7 @@ def test_splits_deterministic_disjoint_and_complete(tmp_path):
     cfg = TrainConfig.from_dict({"data": {"source": "npz", "path": str(p)}, "normalize": "none",
                                  "split": {"val": 0.2, "test": 0.2, "seed": 7}})
     inputs = [("x", (2,), "float32")]
-    ids = lambda s: set(s.xs[0][:, 0].long().tolist())  # noqa: E731
+    ids = lambda s: set(s.xs[0][:, 0].long().tolist())
     a, b = load_data(cfg, inputs), load_data(cfg, inputs)
     for name in ("train", "val", "test"):
         assert torch.equal(getattr(a, name).xs[0], getattr(b, name).xs[0])
@@ -361,7 +361,7 @@ def test_sunspots_windows_are_chronological_with_naive_baseline():
     ds = load_data(cfg, [("x", (12, 1), "float32")])
     assert ds.task == "regression" and ds.series and tuple(ds.train.xs[0].shape[1:]) == (12, 1)
     shift, scale = ds.target_scale
-    unz = lambda t: t.double().numpy() * float(scale) + float(shift)  # noqa: E731
+    unz = lambda t: t.double().numpy() * float(scale) + float(shift)
     t1 = int(round(len(series) * 0.7))
     # normalisation statistics come from the training segment only
     assert float(shift) == pytest.approx(series[:t1].mean(), rel=1e-5)

@@ -18,8 +18,15 @@ from netc.diagnostics import CheckpointError
 from netc.runner import checkpoint as ckpt
 from netc.runner.config import TrainConfig
 from netc.runner.data import load_data
-from netc.runner.loop import (TrainingDiverged, TrainingInterrupted, evaluate, fit, predict, seed_everything,
-                              to_outputs)
+from netc.runner.loop import (
+    TrainingDiverged,
+    TrainingInterrupted,
+    evaluate,
+    fit,
+    predict,
+    seed_everything,
+    to_outputs,
+)
 from netc.runner.progress import Progress
 
 FLAT = [("image", (64,), "float32")]

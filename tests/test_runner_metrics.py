@@ -5,12 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from netc.runner.data import Dataset, Split
 from netc.runner.loop import to_outputs
-from netc.runner.metrics import METRICS, Outputs, binary_auc, compute, confusion_matrix, mode_of, report
+from netc.runner.metrics import (
+    METRICS,
+    Outputs,
+    binary_auc,
+    compute,
+    confusion_matrix,
+    mode_of,
+    report,
+)
 
 
 def _softmax(z):

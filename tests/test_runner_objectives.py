@@ -9,8 +9,17 @@ import torch
 import torch.nn.functional as F
 
 from netc.diagnostics import SpecError
-from netc.runner.objectives import (LOSSES, OPTIMIZERS, SCHEDULES, build_loss, build_optimizer, build_schedule,
-                                    resolve_loss, resolve_optimizer, resolve_schedule)
+from netc.runner.objectives import (
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    build_loss,
+    build_optimizer,
+    build_schedule,
+    resolve_loss,
+    resolve_optimizer,
+    resolve_schedule,
+)
 
 # ---------------------------------------------------------------- losses
 

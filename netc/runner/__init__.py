@@ -31,7 +31,35 @@ _EXPORTS = {
     "METRICS": "metrics", "SOURCES": "sources",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "LOSSES",
+    "METRICS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SOURCES",
+    "AugmentConfig",
+    "DataConfig",
+    "Dataset",
+    "EarlyStoppingConfig",
+    "FitResult",
+    "Split",
+    "SplitConfig",
+    "TrainConfig",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "evaluate",
+    "fit",
+    "fit_gan",
+    "generate",
+    "json_schema",
+    "load_data",
+    "load_state",
+    "load_weights",
+    "predict",
+    "resolve_device",
+    "save_checkpoint",
+    "seed_everything",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -45,12 +73,26 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # pragma: no cover
     from netc.runner.checkpoint import load_state, load_weights, save_checkpoint
-    from netc.runner.config import (AugmentConfig, DataConfig, EarlyStoppingConfig, SplitConfig, TrainConfig,
-                                    json_schema)
+    from netc.runner.config import (
+        AugmentConfig,
+        DataConfig,
+        EarlyStoppingConfig,
+        SplitConfig,
+        TrainConfig,
+        json_schema,
+    )
     from netc.runner.data import Dataset, Split, load_data
     from netc.runner.gan import fit_gan, generate
-    from netc.runner.loop import (FitResult, TrainingDiverged, TrainingInterrupted, evaluate, fit, predict,
-                                  resolve_device, seed_everything)
+    from netc.runner.loop import (
+        FitResult,
+        TrainingDiverged,
+        TrainingInterrupted,
+        evaluate,
+        fit,
+        predict,
+        resolve_device,
+        seed_everything,
+    )
     from netc.runner.metrics import METRICS
     from netc.runner.objectives import LOSSES, OPTIMIZERS, SCHEDULES
     from netc.runner.sources import SOURCES

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -295,7 +296,8 @@ def load_state(directory: str | Path) -> dict[str, Any]:
                               hint="resume from a run directory written by netc train (it has last/state.pt)")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for unsafe content, RuntimeError/EOFError for corruption
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError,
+            TypeError) as e:  # UnpicklingError for unsafe content, the rest for corruption
         raise CheckpointError(f"{p} cannot be loaded safely: {str(e).splitlines()[0]}",
                               hint="state.pt may only hold tensors and plain values; use a file written by "
                                    "netc train") from None

@@ -28,12 +28,13 @@ def inputs_of(graph) -> list[tuple[str, tuple[Any, ...], str]]:
 
 def train_spans(source: str, file: str) -> dict[str, Span]:
     """Spans of every key under ``train:`` ('train.split.val' -> value, 'train.split.val:key' -> key)."""
+    from netc.diagnostics import SpecError
     from netc.dsl.yamlload import YMap, YSeq, load_yaml
 
     spans: dict[str, Span] = {}
     try:
         root = load_yaml(source, file)
-    except Exception:  # the front end has already reported YAML problems
+    except SpecError:  # the front end has already reported YAML problems
         return spans
 
     def walk(node, path: str) -> None:

@@ -4,7 +4,7 @@
 declared inputs, splits it (seeded shuffle, or chronologically for series),
 normalises it with statistics of the training split only, and returns a
 :class:`Dataset` whose splits are tensors already on the device. Training
-batches are then index slices of those tensors (``batches``): no per-sample
+batches are then index slices of those tensors (a seeded ``randperm``): no per-sample
 DataLoader.
 
 Every fault found here is a DataError raised before the first training step.
@@ -237,7 +237,7 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
 
 
 def _count(n: int, fraction: float, name: str, origin: str) -> int:
-    k = int(round(n * fraction))
+    k = round(n * fraction)
     if fraction > 0 and k == 0:
         raise DataError(f"{origin}: the {name} split is empty: {fraction} of {n} samples rounds to 0",
                         hint=f"use more data, raise split.{name}, or set split.{name}: 0 to go without it")
@@ -295,8 +295,8 @@ def _series(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, meth
     h = data.horizon
     L = len(s)
     # 1. chronological boundaries on the raw series; a window belongs to the split holding all its targets
-    t1 = int(round(L * (1 - split.val - split.test)))
-    t2 = int(round(L * (1 - split.test)))
+    t1 = round(L * (1 - split.val - split.test))
+    t2 = round(L * (1 - split.test))
     starts = np.arange(0, L - window - h + 1)
     first_t, last_t = starts + window, starts + window + h - 1
     idx = {"train": starts[last_t < t1],
@@ -403,10 +403,3 @@ def _to_device(ds: Dataset, device: str | torch.device) -> Dataset:
         if s is not None:
             setattr(ds, name, Split(tuple(x.to(device) for x in s.xs), s.y.to(device)))
     return ds
-
-
-def batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu"
-            ) -> list[torch.Tensor]:
-    """Index tensors of one shuffled epoch (a seeded ``randperm`` cut into slices)."""
-    perm = torch.randperm(n, generator=generator).to(device)
-    return list(perm.split(batch_size))

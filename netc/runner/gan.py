@@ -21,10 +21,28 @@ from netc.diagnostics import DataError, SpecError
 from netc.runner import checkpoint as ckpt
 from netc.runner.config import TrainConfig
 from netc.runner.data import Dataset, load_data
-from netc.runner.loop import (AUTO_CHECKPOINT_SECONDS, FitResult, TrainingDiverged, TrainingInterrupted, _Diverged,
-                              _first_bad, _history_text, _Interrupted, _StopFlag, _write_json, preprocess_info,
-                              resolve_device, seed_everything)
-from netc.runner.objectives import build_optimizer, build_schedule, resolve_loss, resolve_optimizer, resolve_schedule
+from netc.runner.loop import (
+    AUTO_CHECKPOINT_SECONDS,
+    FitResult,
+    TrainingDiverged,
+    TrainingInterrupted,
+    _Diverged,
+    _first_bad,
+    _history_text,
+    _Interrupted,
+    _StopFlag,
+    _write_json,
+    preprocess_info,
+    resolve_device,
+    seed_everything,
+)
+from netc.runner.objectives import (
+    build_optimizer,
+    build_schedule,
+    resolve_loss,
+    resolve_optimizer,
+    resolve_schedule,
+)
 from netc.runner.progress import Progress
 from netc.runner.sources import Inputs
 
@@ -119,7 +137,6 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
     _write_json(run_dir / "config.json", {"train": cfg.to_dict(), "objective": "gan",
                                          "latent": [list(z_shape)], "preprocess": preprocess_info(ds)})
     ckpt.atomic_write(run_dir / "metrics.jsonl", history_text)
-    log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
     files = ckpt.Writer()
     saved_at, saved_epoch = time.perf_counter(), epoch0
 
@@ -131,7 +148,7 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
 
     # 5. Epochs: per batch one discriminator step, then one generator step.
     epoch = epoch0
-    with reporter, _StopFlag(reporter) as stop:
+    with reporter, _StopFlag(reporter) as stop, open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
         try:
             for epoch in range(epoch0 + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
@@ -176,7 +193,7 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
                         if bad is not None:
                             raise _Diverged(bad)
                         checked = len(logs)
-                        reporter.update(b + 1, lambda: float(logs[-1][1]))
+                        reporter.update(b + 1, lambda lg=logs: float(lg[-1][1]))
                 bad = _first_bad(logs, checked)
                 if bad is not None:
                     raise _Diverged(bad)
@@ -217,7 +234,6 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
                                         "or set train.clip_grad_norm") from None
         finally:
             files.close()
-            log.close()
 
     # 6. Samples from the trained generator, results.json.
     if cfg.plots and real.dim() == 4:

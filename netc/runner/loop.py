@@ -30,8 +30,15 @@ from netc.runner.augment import Augment
 from netc.runner.config import TrainConfig, check_monitor
 from netc.runner.data import Dataset, Split, fit_targets, load_data
 from netc.runner.metrics import METRICS, Outputs, compute, report
-from netc.runner.objectives import (SCHEDULES, build_loss, build_optimizer, build_schedule, resolve_loss,
-                                    resolve_optimizer, resolve_schedule)
+from netc.runner.objectives import (
+    SCHEDULES,
+    build_loss,
+    build_optimizer,
+    build_schedule,
+    resolve_loss,
+    resolve_optimizer,
+    resolve_schedule,
+)
 from netc.runner.progress import Progress
 from netc.runner.sources import Inputs
 
@@ -276,7 +283,6 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
     tb = _tensorboard(run_dir, reporter) if cfg.tensorboard else None
     files = ckpt.Writer()  # checkpoints are written off the loop's clock
     ckpt.atomic_write(run_dir / "metrics.jsonl", history_text)  # a resumed run continues the records it saved
-    log = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
     best: tuple[dict, dict] | None = None  # best weights not yet on disk (saved together with last/)
     saved_at, saved_epoch = time.perf_counter(), (st.epoch if resume is not None else 0)
 
@@ -299,7 +305,7 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
 
     # 5. Epochs: train on shuffled batches, validate, log, checkpoint, maybe stop early.
     stopped_early = False
-    with reporter, _StopFlag(reporter) as stop:
+    with reporter, _StopFlag(reporter) as stop, open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
         try:
             for epoch in range(st.epoch + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
@@ -349,7 +355,7 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                         if bad is not None:
                             raise _Diverged(bad)
                         checked = len(losses)
-                        reporter.update(b + 1, lambda: float(torch.stack(losses[-20:]).float().mean()))
+                        reporter.update(b + 1, lambda ls=losses: float(torch.stack(ls[-20:]).float().mean()))
                 bad = _first_bad(losses, checked)
                 if bad is not None:
                     raise _Diverged(bad)
@@ -434,7 +440,6 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
         finally:
             save_best()  # also after a crash: the best weights so far reach the disk
             files.close()
-            log.close()
             if tb is not None:
                 tb.close()
 
@@ -484,7 +489,7 @@ def _probe(model: torch.nn.Module, split: Split) -> tuple[int, ...]:
     try:
         with torch.no_grad():
             out = model(*(x[:2] for x in split.xs))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure here means the data do not fit the model
         shapes = ", ".join(str(tuple(x.shape[1:])) for x in split.xs)
         raise DataError(f"the model failed on training samples of shape {shapes}: {type(e).__name__}: {e}",
                         hint="check that the spec's input: shapes match the data") from None
@@ -623,5 +628,16 @@ def predict(model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...], 
     return out
 
 
-__all__ = ["fit", "evaluate", "predict", "FitResult", "TrainingDiverged", "TrainingInterrupted", "seed_everything",
-           "resolve_device", "to_outputs", "preprocess_info", "SCHEDULES"]
+__all__ = [
+    "SCHEDULES",
+    "FitResult",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "evaluate",
+    "fit",
+    "predict",
+    "preprocess_info",
+    "resolve_device",
+    "seed_everything",
+    "to_outputs",
+]

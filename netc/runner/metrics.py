@@ -12,6 +12,7 @@ table without paying for numpy at ``netc check`` time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -114,7 +115,7 @@ def auc_roc(o: Outputs) -> float:
     if o.num_classes == 2:
         return binary_auc(o.y == 1, o.probs[:, 1])
     aucs = [binary_auc(o.y == c, o.probs[:, c]) for c in np.unique(o.y)]
-    aucs = [a for a in aucs if a == a]
+    aucs = [a for a in aucs if not math.isnan(a)]  # classes without negatives (or positives) have no AUC
     return float(np.mean(aucs)) if aucs else float("nan")
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from netc.diagnostics import SpecError
 from netc.runner.registry import REQUIRED, Bound, Entry, Param, resolve
 
-
 # ---------------------------------------------------------------- losses
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ def _cosine(opt, *, epochs, steps_per_epoch, warmup, min_lr):
     import torch
 
     total = max(1, epochs * steps_per_epoch)
-    warm = min(int(round(warmup * steps_per_epoch)), total - 1)
+    warm = min(round(warmup * steps_per_epoch), total - 1)
 
     def factor_for(base_lr: float):
         floor = min_lr / base_lr if base_lr > 0 else 0.0
@@ -248,6 +247,17 @@ def resolve_schedule(text: str, where: str = "train.schedule", span=None) -> Bou
     return resolve(text, SCHEDULES, "schedule", where=where, span=span)
 
 
-__all__ = ["LOSSES", "OPTIMIZERS", "SCHEDULES", "LossEntry", "ScheduleEntry", "REQUIRED",
-           "build_loss", "build_optimizer", "build_schedule", "resolve_loss", "resolve_optimizer",
-           "resolve_schedule"]
+__all__ = [
+    "LOSSES",
+    "OPTIMIZERS",
+    "REQUIRED",
+    "SCHEDULES",
+    "LossEntry",
+    "ScheduleEntry",
+    "build_loss",
+    "build_optimizer",
+    "build_schedule",
+    "resolve_loss",
+    "resolve_optimizer",
+    "resolve_schedule",
+]

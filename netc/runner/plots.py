@@ -20,8 +20,9 @@ def _figure(width: float = 6.0, height: float = 4.0):
 
 
 def _save(fig, path: Path) -> Path:
-    from netc.runner.checkpoint import atomic_write
     import io
+
+    from netc.runner.checkpoint import atomic_write
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
@@ -91,7 +92,7 @@ def sample_grid(samples, path: Path, columns: int = 8) -> Path:
     import numpy as np
 
     x = np.asarray(samples, dtype=np.float64)
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     rows = (n + columns - 1) // columns
     fig = _figure(columns * 0.9, rows * 0.9)
     for i in range(n):

@@ -191,13 +191,13 @@ def _same_count(x, y, xp, yp) -> None:
 class SafeUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only; any other class or function is refused."""
 
-    ALLOWED = {
+    ALLOWED = frozenset({
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
         ("_codecs", "encode"),  # how protocol-2 pickles from Python 3 spell bytes
-    }
+    })
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
