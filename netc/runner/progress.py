@@ -51,7 +51,8 @@ class Progress:
 
             self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
-                                     console=Console(file=self.stream), transient=False)
+                                     console=Console(file=self.stream), transient=False,
+                                     auto_refresh=False)  # no refresh thread: we redraw at our own throttled pace
             self._bar.start()
         return self
 
@@ -67,6 +68,7 @@ class Progress:
             if self._task is not None:
                 self._bar.remove_task(self._task)
             self._task = self._bar.add_task(f"epoch {epoch}/{epochs}", total=steps, completed=done, loss="-")
+            self._bar.refresh()
 
     def due(self) -> bool:
         """True at most once per ``interval``: the loop then reads the loss and calls ``update``."""
@@ -80,7 +82,7 @@ class Progress:
         """Move the bar to ``step`` batches done and show the running loss."""
         if self._bar is not None:
             value = loss() if callable(loss) else loss
-            self._bar.update(self._task, completed=step, loss=f"{value:.4f}")
+            self._bar.update(self._task, completed=step, loss=f"{value:.4f}", refresh=True)
 
     def end_epoch(self, record: dict[str, Any]) -> None:
         """Print the epoch's summary line."""
@@ -89,7 +91,7 @@ class Progress:
         line = format_record(record)
         if self._bar is not None:
             self._bar.update(self._task, completed=self._bar.tasks[-1].total,
-                             loss=f"{record['train']['loss']:.4f}")
+                             loss=f"{record['train']['loss']:.4f}", refresh=True)
             self._bar.console.print(line)
         else:
             print(line, file=self.stream, flush=True)
