@@ -80,7 +80,8 @@ op("FusedMultiHeadAttention",
     Arg("kv", "ref", None, doc="name of the key/value sequence for cross-attention", nullable=True),
     Arg("dropout", "float", 0.0, doc="dropout on attention weights (training only)", min=0.0, max=1.0)],
    infer=_mha_infer, lower=_fused_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
-   macs=_mha_macs, category="attention", example="a: LayerNorm → FusedMultiHeadAttention(4)")
+   macs=_mha_macs, category="attention", stateful_in_eval=True,
+   example="a: LayerNorm → FusedMultiHeadAttention(4)")
 
 
 # Activation → in-place expression; `slope` is LeakyReLU's.
