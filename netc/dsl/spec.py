@@ -193,7 +193,8 @@ def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
     elif err.validator == "const":
         msg = f"{where}: expected {err.validator_value!r}, got {err.instance!r}"
     elif err.validator == "enum":
-        sug = difflib.get_close_matches(str(err.instance), [str(v) for v in err.validator_value], n=1)
+        head = str(err.instance).split("(", 1)[0]  # `adma(lr=1e-3)`: compare the name
+        sug = difflib.get_close_matches(head, [str(v) for v in err.validator_value], n=1, cutoff=0.5)
         return [Diagnostic("schema", f"{where}: {err.instance!r} is not one of {err.validator_value}", span,
                            f"did you mean '{sug[0]}'?" if sug else None)]
     else:
