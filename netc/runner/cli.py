@@ -148,6 +148,12 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
     from netc.runner.config import TrainConfig
 
     path = Path(target)
+    if not path.exists():
+        from netc.diagnostics import CheckpointError
+
+        raise CheckpointError(f"no such run directory or checkpoint: {target}",
+                              hint="pass the directory `netc train` wrote (e.g. runs/digits_cnn) or a "
+                                   "checkpoint inside it (runs/digits_cnn/best)")
     run_dir = path if (path / "config.json").exists() else None
     if run_dir is None and path.parent.name in ("best", "last") and (path.parent.parent / "config.json").exists():
         run_dir = path.parent.parent
