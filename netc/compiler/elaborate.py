@@ -187,11 +187,13 @@ class Elaborator:
                     raise _Failed
                 started = True
                 continue
-            if c.bare and c.name == entry and REGISTRY.get(c.name) is None:
+            if c.bare and c.name == entry and REGISTRY.get(c.name, plugins=False) is None \
+                    and self.find_block(scope.spec, c.name) is None:
                 self.error("graph", f"cycle: '{entry}' uses itself", c.span, "a node cannot depend on itself")
                 raise _Failed
-            opdef = REGISTRY.get(c.name)
             block = self.find_block(scope.spec, c.name)
+            # Blocks first: plugins (entry points, slow to scan) are loaded only for unknown names.
+            opdef = REGISTRY.get(c.name, plugins=block is None)
             if opdef is None and block is None:
                 self.unknown(c, scope)
                 raise _Failed

@@ -166,10 +166,10 @@ class Registry:
             self.aliases[al] = op.name
         return op
 
-    def get(self, name: str) -> OpDef | None:
-        """The OpDef for ``name`` or an alias; loads plugins on a miss."""
+    def get(self, name: str, plugins: bool = True) -> OpDef | None:
+        """The OpDef for ``name`` or an alias; loads plugins on a miss (unless ``plugins=False``)."""
         op = self.ops.get(name) or self.ops.get(self.aliases.get(name, ""))
-        if op is None and not self._plugins_loaded:
+        if op is None and plugins and not self._plugins_loaded:
             self.load_plugins()
             op = self.ops.get(name) or self.ops.get(self.aliases.get(name, ""))
         return op
