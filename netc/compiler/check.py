@@ -39,13 +39,14 @@ def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFA
     """
     from netc.dsl.spec import read_spec
 
-    program = elaborate(read_spec(text, file, overrides=params), max_params)
+    spec = read_spec(text, file, overrides=params)
+    program = elaborate(spec, max_params)
     if program.train is not None:
         # The train: block is checked as deeply as `netc train` would (names of losses,
         # optimizers, metrics, their arguments), with spans into the spec; no torch needed.
         from netc.runner.cli import train_config
 
-        train_config(program)
+        train_config(program, root=spec.root)
     return program
 
 

@@ -26,16 +26,20 @@ def inputs_of(graph) -> list[tuple[str, tuple[Any, ...], str]]:
     return [(i.name, tuple(i.type.shape[1:]), i.type.dtype) for i in graph.inputs]
 
 
-def train_spans(source: str, file: str) -> dict[str, Span]:
-    """Spans of every key under ``train:`` ('train.split.val' -> value, 'train.split.val:key' -> key)."""
+def train_spans(source: str, file: str, root=None) -> dict[str, Span]:
+    """Spans of every key under ``train:`` ('train.split.val' -> value, 'train.split.val:key' -> key).
+
+    ``root`` is the already-loaded YAML tree when the caller has it (the front end does).
+    """
     from netc.diagnostics import SpecError
     from netc.dsl.yamlload import YMap, YSeq, load_yaml
 
     spans: dict[str, Span] = {}
-    try:
-        root = load_yaml(source, file)
-    except SpecError:  # the front end has already reported YAML problems
-        return spans
+    if root is None:
+        try:
+            root = load_yaml(source, file)
+        except SpecError:  # the front end has already reported YAML problems
+            return spans
 
     def walk(node, path: str) -> None:
         if isinstance(node, YMap):
@@ -54,13 +58,13 @@ def train_spans(source: str, file: str) -> dict[str, Span]:
     return spans
 
 
-def train_config(program, sets: list[str] | None = None, device: str | None = None):
+def train_config(program, sets: list[str] | None = None, device: str | None = None, root=None):
     """The spec's ``train:`` block as a TrainConfig (errors point into the spec), with --set/--device."""
     from netc.diagnostics import SpecError
     from netc.runner.config import TrainConfig
 
     try:
-        cfg = TrainConfig.from_dict(program.train or {}, spans=train_spans(program.source, program.file))
+        cfg = TrainConfig.from_dict(program.train or {}, spans=train_spans(program.source, program.file, root))
     except SpecError as e:
         e.source = program.source  # render the spec line under the message
         raise
