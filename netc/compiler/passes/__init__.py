@@ -27,10 +27,10 @@ from netc.compiler.passes import (
     merge_projections,
 )
 from netc.compiler.passes.base import Pass, PassError
-from netc.compiler.passes.weights import convert_weights, optimize_module
+from netc.compiler.passes.weights import convert_weights, finish_module, optimize_module
 from netc.diagnostics import UsageError
 
-__all__ = ["LEVELS", "PASSES", "PIPELINE", "Pass", "PassError", "convert_weights", "optimize_module",
+__all__ = ["LEVELS", "PASSES", "PIPELINE", "Pass", "PassError", "convert_weights", "finish_module", "optimize_module",
            "pipeline_names", "run_pipeline"]
 
 Explain = Callable[[str, Graph], None]

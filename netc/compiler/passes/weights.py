@@ -66,15 +66,18 @@ def optimize_module(module: nn.Module, level: int | None = 2, names: list[str] |
     """The optimised eval module of a (trained) netc module, with its weights converted.
 
     ``graph`` defaults to ``module.netc_graph`` and ``state_dict`` to ``module.state_dict()``.
-    The result is on the module's device, in eval mode, and carries ``netc_graph``
-    (the optimised graph), ``netc_source_graph`` and ``input_names``.
+    The result is on the module's device, in eval mode, for inference only, and carries
+    ``netc_graph`` (the optimised graph), ``netc_source_graph`` and ``input_names``.
     """
     import torch
 
     from netc.backend.build import build_graph
-    from netc.compiler.passes import PASSES, pipeline_names
 
-    graph = graph if graph is not None else module.netc_graph
+    if graph is None:
+        graph = getattr(module, "netc_graph", None)
+        if graph is None:
+            raise PassError(f"{type(module).__name__} was not built by netc (it has no netc_graph)", None,
+                            "build it with netc.build(spec), or pass graph= explicitly")
     state = state_dict if state_dict is not None else module.state_dict()
     optimised, new_state = convert_weights(graph, state, level, names)
     fast = build_graph(optimised, type(module).__name__, train=False)
@@ -82,10 +85,19 @@ def optimize_module(module: nn.Module, level: int | None = 2, names: list[str] |
     devices = {t.device for t in state.values() if isinstance(t, torch.Tensor)}
     if len(devices) == 1:
         fast.to(devices.pop())
-    attrs = node_attrs(optimised)
-    for name in pipeline_names(level, names):
-        finish = PASSES[name].finish
-        if finish is not None:
-            finish(optimised, fast, lambda n: getattr(fast, attrs[n], None))
+    finish_module(fast)
     fast.netc_source_graph = graph
     return fast.eval()
+
+
+def finish_module(module: nn.Module, graph: Graph | None = None) -> nn.Module:
+    """Apply the passes' module-level finishing touches (e.g. channels-last weights) to a module built
+    from an optimised graph; idempotent. ``netc.build(..., passes=2)`` output benefits from it too."""
+    from netc.compiler.passes import PASSES
+
+    graph = graph if graph is not None else module.netc_graph
+    attrs = node_attrs(graph)
+    for p in PASSES.values():
+        if p.finish is not None:
+            p.finish(graph, module, lambda n: getattr(module, attrs[n], None))
+    return module
