@@ -160,7 +160,7 @@ def test_compile_explain_prints_each_changing_pass(capsys):
 
 
 def test_passes_never_import_torch():
-    files = [str(p) for p in EXAMPLES]
+    files = [str(p) for p in EXAMPLES if p.exists()]
     code = ("import sys, dataclasses\n"
             "from netc.compiler.check import check_file\n"
             "from netc.compiler.passes import run_pipeline, PASSES\n"

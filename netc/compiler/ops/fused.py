@@ -1,15 +1,14 @@
-"""Ops the optimisation passes introduce: Slice, ChannelsLast, FusedMultiHeadAttention.
+"""Ops the optimisation passes introduce: Slice, ChannelsLast, ScaledDotProductAttention, InplaceActivation.
 
-They are ordinary ops (a spec may use them too) whose lowerings keep the weights of
-the ops they replace, so an optimised module loads the unoptimised one's state_dict
-(see ``netc.compiler.passes.weights``). Every lowering is plain torch, so the source
-``netc compile -O2`` writes stays standalone.
+They are ordinary ops (a spec may use them too), all without weights of their own:
+the weights of an optimised module stay in plain Conv/Linear layers, mapped from the
+unoptimised module by ``netc.compiler.passes.weights``. Every lowering is plain,
+scriptable torch, so the source ``netc compile -O2`` writes stays standalone.
 """
 
 from __future__ import annotations
 
-from netc.compiler.ops.attention import _mha_infer, _mha_macs
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, fmt_shape, op
+from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
 
 
 def _axis(a: A, s: Shape) -> int:
@@ -54,34 +53,49 @@ op("ChannelsLast", "Store an image batch channels-last (NHWC) in memory; values 
    category="layout", example="ChannelsLast → Conv2D(32, 3, padding=same)")
 
 
-def _fused_mha_lower(a: A, ins: list[Shape], out: Shape):
-    d, h = ins[0][2], a.heads
-    kw = {"batch_first": True}
-    if a.dropout:
-        kw["dropout"] = a.dropout
-    f = "nn.functional."
-    drop = "dropout_p={m}.dropout if {m}.training else 0.0"
-    if len(ins) == 1:  # self-attention: one packed projection gives q, k and v
-        qkv = f"*{f}linear({{x}}, {{m}}.in_proj_weight, {{m}}.in_proj_bias)" \
-              f".unflatten(-1, (3, {h}, {d // h})).permute(2, 0, 3, 1, 4)"
-    else:  # cross-attention: q from x, k and v from kv with one packed projection
-        qkv = (f"{f}linear({{x}}, {{m}}.in_proj_weight[:{d}], {{m}}.in_proj_bias[:{d}])"
-               f".unflatten(-1, ({h}, {d // h})).transpose(1, 2), "
-               f"*{f}linear({{x1}}, {{m}}.in_proj_weight[{d}:], {{m}}.in_proj_bias[{d}:])"
-               f".unflatten(-1, (2, {h}, {d // h})).permute(2, 0, 3, 1, 4)")
-    forward = f"{{m}}.out_proj({f}scaled_dot_product_attention({qkv}, {drop}).transpose(1, 2).flatten(2))"
-    return L("nn.MultiheadAttention", d, h, forward=forward, **kw)
+def _sdpa_infer(a: A, ins: list[Shape]) -> Shape:
+    if len(ins) == 1:  # packed (N, T, 3D)
+        s = ins[0]
+        if len(s) != 3 or not isinstance(s[2], int) or s[2] % 3:
+            raise ShapeError(f"ScaledDotProductAttention expects packed q/k/v (N, T, 3·D), got {fmt_shape(s)}",
+                             hint="project with Dense(3 * D) first, or pass queries and packed keys/values")
+        d = s[2] // 3
+    else:  # queries (N, T, D) and packed keys/values (N, S, 2D)
+        s, kv = ins
+        if len(s) != 3 or len(kv) != 3 or not isinstance(s[2], int) or kv[2] != 2 * s[2]:
+            raise ShapeError(f"ScaledDotProductAttention expects queries (N, T, D) and keys/values (N, S, 2·D), "
+                             f"got {fmt_shape(s)} and {fmt_shape(kv)}")
+        d = s[2]
+    if d % a.heads:
+        raise ShapeError(f"ScaledDotProductAttention: model dimension {d} is not divisible by heads={a.heads}")
+    return (*s[:2], d)
 
 
-op("FusedMultiHeadAttention",
-   "MultiHeadAttention computed with one packed q/k/v projection and torch's fused scaled_dot_product_attention; "
-   "same weights (an nn.MultiheadAttention) and outputs.",
+def _sdpa_lower(a: A, ins: list[Shape], out: Shape):
+    d, h = out[2], a.heads
+
+    def heads(x: str, k: int) -> str:  # part k of a packed tensor as (N, heads, T, D/heads): views only
+        return f"{x}[..., {k * d}:{(k + 1) * d}].unflatten(-1, ({h}, {d // h})).transpose(1, 2)"
+
+    q, k, v = (heads("{x}", 0), heads("{x}", 1), heads("{x}", 2)) if len(ins) == 1 else \
+        (heads("{x0}", 0), heads("{x1}", 0), heads("{x1}", 1))
+    return L(None, forward=f"nn.functional.scaled_dot_product_attention({q}, {k}, {v}).transpose(1, 2).flatten(2)")
+
+
+def _sdpa_macs(a: A, ins: list[Shape], out: Shape) -> int:
+    t = concrete(out[1])
+    s = concrete(ins[-1][1])
+    return 2 * t * s * out[2]
+
+
+op("ScaledDotProductAttention",
+   "Multi-head attention of packed projections, by torch's fused kernel: q/k/v packed as (N, T, 3·D), or "
+   "queries (N, T, D) plus keys/values packed as (N, S, 2·D); no attention dropout (what fuse_attention "
+   "makes of MultiHeadAttention at inference).",
    [Arg("heads", "int", doc="attention heads (must divide the model dimension)", min=1),
-    Arg("kv", "ref", None, doc="name of the key/value sequence for cross-attention", nullable=True),
-    Arg("dropout", "float", 0.0, doc="dropout on attention weights (training only)", min=0.0, max=1.0)],
-   infer=_mha_infer, lower=_fused_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
-   macs=_mha_macs, category="attention", stateful_in_eval=True,
-   example="a: LayerNorm → FusedMultiHeadAttention(4)")
+    Arg("kv", "ref", None, doc="name of the packed key/value sequence for cross-attention", nullable=True)],
+   infer=_sdpa_infer, lower=_sdpa_lower, macs=_sdpa_macs, category="attention",
+   example="Dense(192) → ScaledDotProductAttention(4) → Dense(64)")
 
 
 # Activation → in-place expression; `slope` is LeakyReLU's.

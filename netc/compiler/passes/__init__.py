@@ -41,8 +41,8 @@ PASSES: dict[str, Pass] = {p.name: p for p in (
     eliminate_identity.PASS,
     collapse_reshapes.PASS,
     fold_batchnorm.PASS,
-    merge_projections.PASS,
     fuse_attention.PASS,
+    merge_projections.PASS,
     fuse_activation.PASS,
     channels_last.PASS,
 )}
@@ -55,8 +55,8 @@ PIPELINE: tuple[str, ...] = (
     "collapse_reshapes",    # reshape/flatten/permute chains → one, no-ops removed
     # -O2: fusion
     "fold_batchnorm",       # Conv/Dense + BatchNorm → Conv/Dense with folded weights
+    "fuse_attention",       # MultiHeadAttention → packed q/k/v Dense + scaled_dot_product_attention + Dense
     "merge_projections",    # sibling projections of one tensor → one layer + slices (after folding: equal biases)
-    "fuse_attention",       # MultiHeadAttention → packed q/k/v + scaled_dot_product_attention
     "fuse_activation",      # activation in place on the fresh output of the layer before it
     "channels_last",        # conv stacks run NHWC (oneDNN's fast layout); last, as it only adds layout nodes
 )

@@ -15,7 +15,7 @@ from netc.compiler.passes.base import Pass, inference_only
 from netc.compiler.passes.rewrite import splice, with_args
 
 # Ops whose `dropout` argument acts only in training mode.
-RATE_ARGS = frozenset({"MultiHeadAttention", "FusedMultiHeadAttention", "PositionalEncoding", "TransformerEncoder",
+RATE_ARGS = frozenset({"MultiHeadAttention", "PositionalEncoding", "TransformerEncoder",
                        "TransformerEncoderLayer", "RNN", "LSTM", "GRU"})
 
 

@@ -1,28 +1,71 @@
-"""Run MultiHeadAttention through torch's fused scaled_dot_product_attention.
+"""Lower MultiHeadAttention at inference to one packed projection + torch's fused attention kernel.
 
-MultiHeadAttention → FusedMultiHeadAttention: same name, inputs and module
-(``nn.MultiheadAttention``, so the same weights), but the forward applies the
-packed q/k/v projection as one Linear and calls
-``nn.functional.scaled_dot_product_attention`` (flash / memory-efficient kernels)
-instead of ``nn.MultiheadAttention.forward``. No weights change.
+``a = MultiHeadAttention(heads)(x)`` becomes three nodes::
+
+    a_qkv  = Dense(3·D)(x)                          # q, k and v projections as one GEMM
+    a_sdpa = ScaledDotProductAttention(heads)(a_qkv)  # nn.functional.scaled_dot_product_attention
+    a      = Dense(D)(a_sdpa)                       # the output projection, named like the original
+
+(cross-attention ``kv=mem``: ``a_q = Dense(D)(x)``, ``a_kv = Dense(2·D)(mem)``). The weights
+are nn.MultiheadAttention's own: its packed ``in_proj_weight`` is already the merged q/k/v
+matrix, so the merged projection costs nothing; :func:`attention_weights` splits the
+module's state into the new Dense layers. nn.MultiheadAttention's own inference fast path
+(``torch._native_multi_head_attention``) is slower than this on CPU (bench/fusion.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from netc.compiler.ir import Graph, Node
-from netc.compiler.passes.base import Pass, inference_only
-from netc.compiler.passes.rewrite import splice
+from netc.compiler.passes.base import NodeWeights, Pass, inference_only
+from netc.compiler.passes.rewrite import fresh_name, make_node, splice, types_of
 
 
 @inference_only
 def fuse_attention(graph: Graph) -> Graph:
-    """``MultiHeadAttention`` → ``FusedMultiHeadAttention`` (same weights)."""
-    out: dict[str, list[Node]] = {n.name: [replace(n, op="FusedMultiHeadAttention")]
-                                  for n in graph.nodes if n.op == "MultiHeadAttention"}
+    """``MultiHeadAttention`` → ``Dense(3D)`` → ``ScaledDotProductAttention`` → ``Dense(D)`` (same weights)."""
+    types = types_of(graph)
+    taken = set(types)
+    out: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        if n.op != "MultiHeadAttention":
+            continue
+        d = n.type.shape[2]
+
+        def dense(name: str, part: str, units: int, inputs: tuple[str, ...]) -> Node:
+            args = (("units", units), ("bias", True), ("fused_from", (n.name, part)))
+            node = make_node("Dense", name, args, inputs, types, like=n)
+            types[node.name] = node.type
+            return node
+
+        if len(n.inputs) == 1:
+            proj = [dense(fresh_name(taken, f"{n.name}_qkv"), "qkv", 3 * d, n.inputs)]
+        else:
+            proj = [dense(fresh_name(taken, f"{n.name}_q"), "q", d, n.inputs[:1]),
+                    dense(fresh_name(taken, f"{n.name}_kv"), "kv", 2 * d, n.inputs[1:])]
+        sdpa = make_node("ScaledDotProductAttention", fresh_name(taken, f"{n.name}_sdpa"),
+                         (("heads", n.arg("heads")),), tuple(p.name for p in proj), types, like=n)
+        types[sdpa.name] = sdpa.type
+        out[n.name] = [*proj, sdpa, dense(n.name, "out", d, (sdpa.name,))]
     return splice(graph, out) if out else graph
 
 
+def attention_weights(before: Graph, after: Graph, weights: NodeWeights) -> NodeWeights:
+    """nn.MultiheadAttention's in_proj/out_proj → the weights of the Dense layers that replace it."""
+    mha = {n.name: n for n in before.nodes if n.op == "MultiHeadAttention"}
+    new = {k: v for k, v in weights.items() if k not in mha}
+    for node in after.nodes:
+        src, part = node.arg("fused_from", (None, None))
+        if src not in mha:
+            continue  # not made by this run of the pass
+        w, d = weights[src], mha[src].type.shape[2]
+        if part == "out":
+            new[node.name] = {"weight": w["out_proj.weight"], "bias": w["out_proj.bias"]}
+        else:
+            rows = {"qkv": slice(0, 3 * d), "q": slice(0, d), "kv": slice(d, 3 * d)}[part]
+            new[node.name] = {"weight": w["in_proj_weight"][rows], "bias": w["in_proj_bias"][rows]}
+    return new
+
+
 PASS = Pass("fuse_attention", fuse_attention, level=2,
-            doc="MultiHeadAttention → one packed q/k/v Linear + fused scaled_dot_product_attention")
+            doc="MultiHeadAttention → packed q/k/v Dense + fused scaled_dot_product_attention + output Dense",
+            weights=attention_weights)

@@ -10,14 +10,14 @@ convolutions of an Inception module) merge the same way along the channel axis w
 :func:`merge_weights` concatenates their weights and biases.
 
 netc's MultiHeadAttention already keeps its q/k/v projections packed in one matrix
-(torch's ``in_proj_weight``); FusedMultiHeadAttention applies it as one Linear.
+(torch's ``in_proj_weight``); fuse_attention turns it into one Dense.
 """
 
 from __future__ import annotations
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import NodeWeights, Pass, inference_only
-from netc.compiler.passes.rewrite import consumers, fresh_name, make_node, splice, types_of
+from netc.compiler.passes.rewrite import PROVENANCE, consumers, fresh_name, make_node, splice, types_of
 
 # op → (width argument, axis its outputs are sliced on)
 MERGEABLE = {"Dense": ("units", -1), "Conv1D": ("filters", 1), "Conv2D": ("filters", 1)}
@@ -33,7 +33,7 @@ def _key(n: Node) -> tuple | None:
     if n.op != "Dense" and n.arg("groups", 1) != 1:
         return None
     width = MERGEABLE[n.op][0]
-    return (n.op, repr([(k, v) for k, v in n.args if k not in (width, "folded_from", "merged_from")]))
+    return (n.op, repr([(k, v) for k, v in n.args if k != width and k not in PROVENANCE]))
 
 
 @inference_only
@@ -53,7 +53,7 @@ def merge_projections(graph: Graph) -> Graph:
                 continue
             op = members[0].op
             width, axis = MERGEABLE[op]
-            args = {k: v for k, v in members[0].args if k not in ("folded_from", "merged_from")}
+            args = {k: v for k, v in members[0].args if k not in PROVENANCE}
             args[width] = sum(int(m.arg(width)) for m in members)
             args["merged_from"] = tuple(m.name for m in members)
             merged = make_node(op, fresh_name(taken, f"{members[0].name}_merged"), tuple(args.items()),

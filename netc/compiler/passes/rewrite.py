@@ -15,6 +15,10 @@ from netc.compiler.ir import Graph, Node, TensorType
 from netc.compiler.registry import REGISTRY, A
 
 
+# Arguments passes add to record where a node came from (weight rules read them).
+PROVENANCE = ("folded_from", "merged_from", "fused_from")
+
+
 def use_counts(graph: Graph) -> Counter[str]:
     """How often each tensor is read: once per consuming input slot, once per graph output."""
     counts: Counter[str] = Counter()
