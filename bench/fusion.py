@@ -34,10 +34,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import netc  # noqa: E402
-from netc.backend.build import example_inputs  # noqa: E402
-from netc.compiler.passes import PIPELINE, optimize_module  # noqa: E402
-from netc.compiler.passes.equivalence import randomize_batchnorm  # noqa: E402
+import netc
+from netc.backend.build import example_inputs
+from netc.compiler.passes import PIPELINE, optimize_module
+from netc.compiler.passes.equivalence import randomize_batchnorm
 
 CONV_SPEC = """
 netc: 1

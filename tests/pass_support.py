@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, ROOT, SPECS, UPDATE_GOLDEN
+
 from netc.compiler.check import check_file, check_text
 from netc.compiler.ir import Graph
 from netc.compiler.passes import PASSES, optimize_module

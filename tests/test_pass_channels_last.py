@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pass_support import (
+    CASES,
+    IDS,
+    differential,
+    eval_graph,
+    golden,
+    unchanged_in_training,
+)
 
 from netc.compiler.passes import optimize_module
 from netc.compiler.passes.channels_last import channels_last, channels_last_tensors
 from netc.compiler.passes.equivalence import unoptimised
-from pass_support import CASES, IDS, differential, eval_graph, golden, unchanged_in_training
 
 
 @pytest.mark.parametrize(("label", "graph"), CASES, ids=IDS)

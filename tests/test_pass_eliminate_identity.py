@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from pass_support import (
+    CASES,
+    IDS,
+    differential,
+    eval_graph,
+    golden,
+    unchanged_in_training,
+)
 
 from netc.compiler.passes.eliminate_identity import eliminate_identity
-from pass_support import CASES, IDS, differential, eval_graph, golden, unchanged_in_training
 
 
 @pytest.mark.parametrize(("label", "graph"), CASES, ids=IDS)

@@ -6,11 +6,18 @@ import dataclasses
 
 import pytest
 import torch
+from pass_support import (
+    CASES,
+    IDS,
+    differential,
+    eval_graph,
+    golden,
+    unchanged_in_training,
+)
 
 from netc.compiler.passes import optimize_module
 from netc.compiler.passes.equivalence import assert_equivalent, unoptimised
 from netc.compiler.passes.fold_batchnorm import fold_batchnorm
-from pass_support import CASES, IDS, differential, eval_graph, golden, unchanged_in_training
 
 
 @pytest.mark.parametrize(("label", "graph"), CASES, ids=IDS)
@@ -78,7 +85,7 @@ def test_fold_is_computed_in_float64():
 
 def test_folded_node_records_its_origin_and_keeps_the_span():
     g = eval_graph("input: [3, 8, 8]\nmodel: Conv2D(4, 3, bias=false) → BatchNorm → ReLU")
-    conv, bn, relu = g.nodes
+    conv, bn, _ = g.nodes
     after = fold_batchnorm(g)
     folded = after.nodes[0]
     assert folded.name == conv.name and folded.span == conv.span and folded.source == conv.source

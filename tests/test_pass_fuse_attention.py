@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pass_support import (
+    CASES,
+    IDS,
+    differential,
+    eval_graph,
+    golden,
+    unchanged_in_training,
+)
 
 from netc.backend.build import build_graph
 from netc.backend.emit import graph_source
 from netc.compiler.passes.fuse_attention import fuse_attention
-from pass_support import CASES, IDS, differential, eval_graph, golden, unchanged_in_training
 
 
 @pytest.mark.parametrize(("label", "graph"), CASES, ids=IDS)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from pass_support import (
+    CASES,
+    IDS,
+    differential,
+    eval_graph,
+    golden,
+    unchanged_in_training,
+)
 
 from netc.compiler.passes.merge_projections import merge_projections
-from pass_support import CASES, IDS, differential, eval_graph, golden, unchanged_in_training
 
 QKV = "input: [T, 8]\nmodel:\n  q: Dense(8)\n  k: in → Dense(8)\n  v: in → Dense(8)\n  out: Multiply(q, k, v)"
 

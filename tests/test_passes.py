@@ -9,16 +9,24 @@ import sys
 
 import pytest
 import torch
+from conftest import EXAMPLES, ROOT
+from pass_support import CASES, IDS, eval_graph
 
 import netc
-from conftest import EXAMPLES, ROOT
 from netc.compiler import passes
 from netc.compiler.ir import Node
-from netc.compiler.passes import (LEVELS, PASSES, PIPELINE, Pass, PassError, optimize_module, pipeline_names,
-                                  run_pipeline)
+from netc.compiler.passes import (
+    LEVELS,
+    PASSES,
+    PIPELINE,
+    Pass,
+    PassError,
+    optimize_module,
+    pipeline_names,
+    run_pipeline,
+)
 from netc.compiler.passes.equivalence import assert_equivalent, unoptimised
 from netc.diagnostics import UsageError
-from pass_support import CASES, IDS, eval_graph
 
 CNN = "input: [3, 8, 8]\nmodel: Conv2D(4, 3) → BatchNorm → ReLU → Dropout(0.1) → Flatten → Dense(2)"
 
@@ -63,8 +71,8 @@ def test_training_graph_comes_back_unchanged_from_every_pass_and_level():
         train = dataclasses.replace(g, training=True)
         for p in PASSES.values():
             assert p(train) is train, (label, p.name)
-        calls = []
-        assert run_pipeline(train, 2, explain=lambda n, gr: calls.append(n)) is train
+        calls: list[str] = []
+        assert run_pipeline(train, 2, explain=lambda n, gr, seen=calls: seen.append(n)) is train
         assert calls == []
 
 
@@ -169,7 +177,7 @@ def test_passes_never_import_torch():
             "        run_pipeline(dataclasses.replace(g, training=False), 2)\n"
             "assert 'torch' not in sys.modules, 'the passes imported torch'\n"
             "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -185,3 +193,13 @@ def test_package_exports():
     assert set(passes.__all__) <= set(dir(passes))
     assert isinstance(PASSES["fold_batchnorm"], Pass)
     assert Node  # the IR type passes produce
+
+
+def test_optimize_module_keeps_dtype():
+    g = eval_graph(CNN)
+    before = unoptimised(g).double()
+    fast = optimize_module(before, 2)
+    assert all(p.dtype == torch.float64 for p in fast.parameters())
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), before(x), rtol=1e-12, atol=1e-12)

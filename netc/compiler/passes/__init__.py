@@ -31,7 +31,7 @@ from netc.compiler.passes.weights import convert_weights, finish_module, optimiz
 from netc.diagnostics import UsageError
 
 __all__ = ["LEVELS", "PASSES", "PIPELINE", "Pass", "PassError", "convert_weights", "finish_module", "optimize_module",
-           "pipeline_names", "run_pipeline"]
+           "pipeline_names", "run_pipeline", "steps"]
 
 Explain = Callable[[str, Graph], None]
 
@@ -87,7 +87,7 @@ def steps(graph: Graph, level: int | None = 2, names: list[str] | None = None) -
         p = PASSES[name]
         try:
             after = p(graph)
-        except Exception as e:  # noqa: BLE001  any crash inside a pass is a netc bug: name the pass
+        except Exception as e:
             raise _failure(name, order[:k], f"{type(e).__name__}: {e}") from e
         if after is not graph:
             _verified(after, name, order[:k])

@@ -30,23 +30,24 @@ def fuse_attention(graph: Graph) -> Graph:
         if n.op != "MultiHeadAttention":
             continue
         d = n.type.shape[2]
-
-        def dense(name: str, part: str, units: int, inputs: tuple[str, ...]) -> Node:
-            args = (("units", units), ("bias", True), ("fused_from", (n.name, part)))
-            node = make_node("Dense", name, args, inputs, types, like=n)
-            types[node.name] = node.type
-            return node
-
         if len(n.inputs) == 1:
-            proj = [dense(fresh_name(taken, f"{n.name}_qkv"), "qkv", 3 * d, n.inputs)]
+            proj = [_dense(n, "qkv", fresh_name(taken, f"{n.name}_qkv"), 3 * d, n.inputs, types)]
         else:
-            proj = [dense(fresh_name(taken, f"{n.name}_q"), "q", d, n.inputs[:1]),
-                    dense(fresh_name(taken, f"{n.name}_kv"), "kv", 2 * d, n.inputs[1:])]
+            proj = [_dense(n, "q", fresh_name(taken, f"{n.name}_q"), d, n.inputs[:1], types),
+                    _dense(n, "kv", fresh_name(taken, f"{n.name}_kv"), 2 * d, n.inputs[1:], types)]
         sdpa = make_node("ScaledDotProductAttention", fresh_name(taken, f"{n.name}_sdpa"),
                          (("heads", n.arg("heads")),), tuple(p.name for p in proj), types, like=n)
         types[sdpa.name] = sdpa.type
-        out[n.name] = [*proj, sdpa, dense(n.name, "out", d, (sdpa.name,))]
+        out[n.name] = [*proj, sdpa, _dense(n, "out", n.name, d, (sdpa.name,), types)]
     return splice(graph, out) if out else graph
+
+
+def _dense(mha: Node, part: str, name: str, units: int, inputs: tuple[str, ...], types: dict) -> Node:
+    """One Dense layer made from ``part`` of ``mha``'s weights (recorded as ``fused_from``)."""
+    args = (("units", units), ("bias", True), ("fused_from", (mha.name, part)))
+    node = make_node("Dense", name, args, inputs, types, like=mha)
+    types[node.name] = node.type
+    return node
 
 
 def attention_weights(before: Graph, after: Graph, weights: NodeWeights) -> NodeWeights:

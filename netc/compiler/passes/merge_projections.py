@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import NodeWeights, Pass, inference_only
-from netc.compiler.passes.rewrite import PROVENANCE, consumers, fresh_name, make_node, splice, types_of
+from netc.compiler.passes.rewrite import (
+    PROVENANCE,
+    consumers,
+    fresh_name,
+    make_node,
+    splice,
+    types_of,
+)
 
 # op → (width argument, axis its outputs are sliced on)
 MERGEABLE = {"Dense": ("units", -1), "Conv1D": ("filters", 1), "Conv2D": ("filters", 1)}

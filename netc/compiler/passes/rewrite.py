@@ -14,7 +14,6 @@ import netc.compiler.ops  # noqa: F401  registers the built-in ops (fused ones i
 from netc.compiler.ir import Graph, Node, TensorType
 from netc.compiler.registry import REGISTRY, A
 
-
 # Arguments passes add to record where a node came from (weight rules read them).
 PROVENANCE = ("folded_from", "merged_from", "fused_from")
 
@@ -98,7 +97,7 @@ def splice(graph: Graph, replace_at: Mapping[str, Iterable[Node]], rename: Mappi
 
     nodes: list[Node] = []
     for n in graph.nodes:
-        for m in (replace_at[n.name] if n.name in replace_at else (n,)):
+        for m in replace_at.get(n.name, (n,)):
             ins = tuple(resolve(i) for i in m.inputs)
             nodes.append(m if ins == m.inputs else replace(m, inputs=ins))
     outputs = tuple(resolve(o) for o in graph.outputs)

@@ -81,10 +81,11 @@ def optimize_module(module: nn.Module, level: int | None = 2, names: list[str] |
     state = state_dict if state_dict is not None else module.state_dict()
     optimised, new_state = convert_weights(graph, state, level, names)
     fast = build_graph(optimised, type(module).__name__, train=False)
+    tensors = [t for t in new_state.values() if isinstance(t, torch.Tensor)]
+    devices = {t.device for t in tensors}
+    dtypes = {t.dtype for t in tensors if t.is_floating_point()}
+    fast.to(device=devices.pop() if len(devices) == 1 else None, dtype=dtypes.pop() if len(dtypes) == 1 else None)
     fast.load_state_dict(new_state, strict=True)
-    devices = {t.device for t in state.values() if isinstance(t, torch.Tensor)}
-    if len(devices) == 1:
-        fast.to(devices.pop())
     finish_module(fast)
     fast.netc_source_graph = graph
     return fast.eval()
