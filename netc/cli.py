@@ -72,7 +72,15 @@ def _parser() -> argparse.ArgumentParser:
         t.add_argument("--resume", default=None, metavar="RUN_DIR")
         t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
         t.add_argument("--force", action="store_true", help="overwrite an existing run directory")
-        t.add_argument("--nproc-per-node", type=int, default=None, help="launch N processes (DDP)")
+        t.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                       help="train data-parallel in N processes per machine (one per GPU), through torchrun")
+        t.add_argument("--nnodes", type=int, default=None, help="machines taking part (with --nproc-per-node)")
+        t.add_argument("--node-rank", type=int, default=None,
+                       help="this machine's rank, 0..nnodes-1 (fixed ranks; omit for elastic rendezvous)")
+        t.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                       help="rendezvous address every machine reaches (multi-machine runs)")
+        t.add_argument("--max-restarts", type=int, default=None, metavar="K",
+                       help="restart failed workers up to K times; they resume from the run's last checkpoint")
         _param_flag(t)
     e = sub.add_parser("eval", help="evaluate a trained run or checkpoint")
     e.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")

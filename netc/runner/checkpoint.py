@@ -234,25 +234,30 @@ class Writer:
 
     The caller's thread only copies tensors (a consistent snapshot, cheap next to an epoch);
     serialisation, file writes, fsyncs and renames happen in the background, where torch ops and
-    syscalls run without the GIL. ``flush`` waits and re-raises the first error.
+    syscalls run without the GIL. ``flush`` waits and re-raises the first error. A writer made with
+    ``enabled=False`` (the ranks other than 0 of a distributed run) ignores every request.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-writer")
         self._pending: list[Any] = []
+        self.enabled = enabled
 
     def checkpoint(self, directory: str | Path, model: torch.nn.Module | dict[str, torch.Tensor],
                    state: dict[str, Any]) -> None:
         """Snapshot ``model`` (or a state dict) and ``state`` now; serialise and write them in the background."""
+        if not self.enabled:
+            return
         weights = snapshot_weights(model)
         state = snapshot(state)
         self._submit(lambda: _write_checkpoint(Path(directory), weights_bytes(weights), _state_bytes(state)))
 
     def file(self, path: str | Path, data: bytes | str) -> None:
         """Write ``path`` atomically in the background."""
-        self._submit(atomic_write, path, data)
+        if self.enabled:
+            self._submit(atomic_write, path, data)
 
     def _submit(self, fn, *args) -> None:
         done = [f for f in self._pending if f.done()]

@@ -99,14 +99,51 @@ def _supervised_graph(program):
 
 # ---------------------------------------------------------------- train
 
-def run_train(args: argparse.Namespace) -> int:
-    """``netc train FILE [--set k=v] [--out DIR] [--resume DIR] [--device D] [--force]``."""
-    from netc.runner.checkpoint import atomic_write
-    from netc.runner.loop import fit, seed_everything
+def _has_last(run_dir: Path) -> bool:
+    return (run_dir / "last").exists() or (run_dir / ".last.old").exists()
 
-    if getattr(args, "nproc_per_node", None) not in (None, 1):
-        raise UsageError("multi-process (DDP) training is not implemented in the runner yet",
-                         hint="drop --nproc-per-node to train in one process")
+
+def _prepare_run_dir(args: argparse.Namespace, program, graph, run_dir: Path) -> str | None:
+    """Check the run directory and copy the spec into it (rank 0's job under DDP); the run to resume, if any."""
+    import shutil
+
+    from netc.runner import distributed
+    from netc.runner.checkpoint import atomic_write
+
+    job = distributed.job_id()
+    if distributed.restart_count() and job is not None and (run_dir / "run.json").exists() and \
+            json.loads((run_dir / "run.json").read_text()).get("job") == job:
+        # torchrun restarted this job's workers after a failure: continue from the job's own last checkpoint
+        return str(run_dir) if _has_last(run_dir) else args.resume
+    if args.resume:
+        if not _has_last(Path(args.resume)):
+            raise UsageError(f"--resume {args.resume}: no last/ checkpoint there",
+                             hint="pass the run directory printed by netc train (it contains last/)")
+    elif run_dir.exists() and any(run_dir.iterdir()) and not args.force:
+        raise UsageError(f"run directory {run_dir} already exists",
+                         hint=f"continue it with --resume {run_dir}, overwrite with --force, or pick --out DIR")
+    elif job is not None:  # --force under torchrun: a restart must not pick up the replaced run's checkpoint
+        for name in ("last", ".last.old"):
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "spec.yaml", program.source)
+    atomic_write(run_dir / "run.json", json.dumps({"spec": str(args.file), "model": graph.name,
+                                                   "params": list(getattr(args, "params", None) or []),
+                                                   **({"job": job} if job is not None else {})}, indent=2))
+    return args.resume
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``netc train FILE [--set k=v] [--out DIR] [--resume DIR] [--device D] [--force] [--nproc-per-node N ...]``."""
+    from netc.runner import distributed
+    from netc.runner.loop import fit, resolve_device, seed_everything
+
+    launcher = [f"--{f.replace('_', '-')}" for f in distributed.LAUNCH_FLAGS if getattr(args, f, None) is not None]
+    if getattr(args, "nproc_per_node", None) is not None:  # the launcher: torchrun's agent runs N copies of this
+        return distributed.launch(args)
+    if launcher:
+        raise UsageError(f"{', '.join(launcher)} only apply with --nproc-per-node",
+                         hint="add --nproc-per-node N (processes per machine), e.g. --nproc-per-node 8")
     # 1. check the spec and read its train: block (+ --set, --device)
     program = _program(args.file, getattr(args, "params", None))
     from netc.runner.gan import is_gan
@@ -114,33 +151,30 @@ def run_train(args: argparse.Namespace) -> int:
     gan = is_gan(program.graphs)
     graph = program.graphs["discriminator"] if gan else _supervised_graph(program)
     cfg = train_config(program, args.sets, args.device)
-    # 2. the run directory: fresh, forced, or the one being resumed
+    dist = distributed.init(resolve_device(cfg.device))  # one process, or a torchrun worker joining its group
+    # 2. the run directory: fresh, forced, the one being resumed, or (after a torchrun restart) the job's own
     run_dir = Path(args.out or args.resume or Path("runs") / program.name)
-    if args.resume:
-        if not (Path(args.resume) / "last").exists() and not (Path(args.resume) / ".last.old").exists():
-            raise UsageError(f"--resume {args.resume}: no last/ checkpoint there",
-                             hint="pass the run directory printed by netc train (it contains last/)")
-    elif run_dir.exists() and any(run_dir.iterdir()) and not args.force:
-        raise UsageError(f"run directory {run_dir} already exists",
-                         hint=f"continue it with --resume {run_dir}, overwrite with --force, or pick --out DIR")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "spec.yaml", program.source)
-    atomic_write(run_dir / "run.json", json.dumps({"spec": str(args.file), "model": graph.name,
-                                                   "params": list(getattr(args, "params", None) or [])}, indent=2))
+    resume = dist.from_main(lambda: _prepare_run_dir(args, program, graph, run_dir))
     # 3. build the model under the run's seed (same initial weights every time), then train
     seed_everything(cfg.seed)
     if gan:
         from netc.runner.gan import fit_gan
 
         generator, discriminator = _build(program, "generator"), _build(program, "discriminator")
-        fit_gan(generator, discriminator, inputs_of(program.graphs["generator"]), inputs_of(graph), cfg, run_dir,
-                resume=args.resume)
-        print(f"run saved in {run_dir} (samples.png shows the generator's output)", file=sys.stderr)
+        with dist.peers_lost():
+            fit_gan(generator, discriminator, inputs_of(program.graphs["generator"]), inputs_of(graph), cfg,
+                    run_dir, resume=resume)
+        if dist.main:
+            print(f"run saved in {run_dir} (samples.png shows the generator's output)", file=sys.stderr)
+        distributed.teardown()
         return EXIT_OK
     model = _build(program)
-    result = fit(model, inputs_of(graph), cfg, run_dir, resume=args.resume)
-    print(f"run saved in {run_dir} (best epoch {result.best_epoch}, {result.monitor} {result.best_value:.4g})"
-          if result.best_value is not None else f"run saved in {run_dir}", file=sys.stderr)
+    with dist.peers_lost():
+        result = fit(model, inputs_of(graph), cfg, run_dir, resume=resume)
+    if dist.main:
+        print(f"run saved in {run_dir} (best epoch {result.best_epoch}, {result.monitor} {result.best_value:.4g})"
+              if result.best_value is not None else f"run saved in {run_dir}", file=sys.stderr)
+    distributed.teardown()
     return EXIT_OK
 
 

@@ -122,7 +122,11 @@ class TrainConfig:
     schedule: str | None = opt(None, "learning-rate schedule call, e.g. cosine(warmup=1); default: constant",
                                table="schedule")
     epochs: int = opt(10, "passes over the training split", minimum=1)
-    batch_size: int = opt(64, "samples per optimizer step", minimum=1)
+    batch_size: int = opt(64, "samples per optimizer step (under DDP: the global batch, shared by all "
+                              "processes)", minimum=1)
+    accumulate: int = opt(1, "split each step's batch into this many micro-batches whose gradients add up "
+                             "(same steps, less activation memory; under DDP one all-reduce per step)",
+                          minimum=1)
     eval_batch_size: int = opt(1024, "samples per forward pass when evaluating", minimum=1)
     metrics: list[str] | None = opt(None, "metrics logged for every split; default: accuracy, f1 for "
                                           "classification and rmse, mae for regression", table="metric")
@@ -135,6 +139,8 @@ class TrainConfig:
     precision: str = opt("fp32", "fp32, bf16 or fp16 autocast; mixed precision runs on CUDA only (CPU "
                                  "falls back to fp32)", choices=("fp32", "bf16", "fp16"))
     compile: bool = opt(False, "wrap the model in torch.compile (slower start, maybe faster epochs)")
+    sync_batchnorm: bool = opt(False, "under DDP on CUDA, BatchNorm normalises with the statistics of the "
+                                      "whole global batch (SyncBatchNorm); no effect in one process")
     checkpoint_every: int = opt(0, "save the resumable last/ checkpoint (and best/) every N epochs; 0: "
                                    "automatically, at most every 10 s; always at the end", minimum=0)
     tensorboard: bool = opt(False, "also log scalars for TensorBoard (when it is installed)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 
 from netc.diagnostics import DataError, SpecError
 from netc.runner import checkpoint as ckpt
+from netc.runner import distributed
 from netc.runner.config import TrainConfig
 from netc.runner.data import Dataset, load_data
 from netc.runner.loop import (
@@ -73,8 +75,14 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
     run_dir.mkdir(parents=True, exist_ok=True)
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
 
-    # 1. Device and seeds (mixed precision is not used for the adversarial game).
-    device = resolve_device(cfg.device)
+    # 1. Device (cuda:LOCAL_RANK under DDP) and seeds (mixed precision is not used for the adversarial game).
+    dist = distributed.init(resolve_device(cfg.device))
+    device = dist.device
+    if not dist.main:
+        reporter = Progress(enabled=False)
+    if cfg.accumulate != 1:
+        raise SpecError("train.accumulate: a GAN takes one discriminator and one generator step per batch",
+                        hint="remove accumulate (or set it to 1) for GAN specs", kind="arg")
     seed_everything(cfg.seed)
 
     # 2. Real samples (labels unused) on the device; probe both models for compatible shapes.
@@ -120,8 +128,12 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
     epoch0, step, history, cursor = 0, 0, [], None
     if resume is not None:
         where = Path(resume) / "last"
-        state = ckpt.load_state(where)
-        ckpt.load_weights(pair, ckpt.resolve_dir(where))
+
+        def read() -> dict[str, Any]:  # rank 0 reads; DDP hands its weights on when it wraps the models
+            ckpt.load_weights(pair, ckpt.resolve_dir(where))
+            return ckpt.load_state(where)
+
+        state = dist.from_main(read)
         opt_g.load_state_dict(state["optimizer_g"])
         opt_d.load_state_dict(state["optimizer_d"])
         for s, sd in zip(scheds, state.get("schedulers") or []):
@@ -133,11 +145,13 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
         history = [json.loads(line) for line in state["history"].splitlines()]
         reporter.note(f"resuming from {where} at " + (f"epoch {epoch0 + 1}, step {cursor['batch']}" if cursor
                                                       else f"the end of epoch {epoch0}"))
+    gen, disc = dist.wrap(generator), dist.wrap(discriminator)  # DDP: rank 0's (restored) weights reach every rank
     history_text = _history_text(history)
-    _write_json(run_dir / "config.json", {"train": cfg.to_dict(), "objective": "gan",
-                                         "latent": [list(z_shape)], "preprocess": preprocess_info(ds)})
-    ckpt.atomic_write(run_dir / "metrics.jsonl", history_text)
-    files = ckpt.Writer()
+    if dist.main:
+        _write_json(run_dir / "config.json", {"train": cfg.to_dict(), "objective": "gan",
+                                             "latent": [list(z_shape)], "preprocess": preprocess_info(ds)})
+        ckpt.atomic_write(run_dir / "metrics.jsonl", history_text)
+    files = ckpt.Writer(enabled=dist.main)
     saved_at, saved_epoch = time.perf_counter(), epoch0
 
     def state_dict(epoch: int, cursor: dict | None = None) -> dict[str, Any]:
@@ -148,14 +162,17 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
 
     # 5. Epochs: per batch one discriminator step, then one generator step.
     epoch = epoch0
-    with reporter, _StopFlag(reporter) as stop, open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
+    with reporter, _StopFlag(reporter, enabled=not dist.enabled) as stop, \
+            open(run_dir / "metrics.jsonl" if dist.main else os.devnull, "a", encoding="utf-8") as log:
         try:
             for epoch in range(epoch0 + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 pair.train()
+                dist.seed_epoch(cfg.seed, epoch, z_gen)  # DDP: per-rank noise and dropout, replayable
                 resumed, cursor = cursor, None
                 perm = resumed["perm"].to(device) if resumed else torch.randperm(n_train, generator=batch_gen).to(device)
-                chunks = perm.split(bs)
+                chunks = perm.split(bs)  # the global batches; each rank trains on its share (distributed.py)
+                steps = dist.plan(chunks)
                 first = resumed["batch"] if resumed else 0
                 # per batch: d_loss, g_loss, D(real) and D(fake) as probabilities (kept on the device)
                 logs: list[torch.Tensor] = list(resumed["logs"].to(device).unbind()) if resumed else []
@@ -164,20 +181,25 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
                 for b in range(first, len(chunks)):
                     if stop.requested:
                         raise _Interrupted(epoch, b, perm, logs, [])
-                    x = real[chunks[b]]
+                    ((idx, weight),) = steps[b]
+                    x = real[idx]
                     z = torch.randn((len(x), *z_shape), generator=z_gen, device=device)
-                    fake = generator(z)
+                    fake = gen(z)
                     # 5a. discriminator: real -> 1, fake -> 0 (the generator is not updated here)
-                    d_real, d_fake = discriminator(x), discriminator(fake.detach())
+                    d_real, d_fake = disc(x), disc(fake.detach())
                     ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_fake)
                     d_loss = criterion(d_real, ones) + criterion(d_fake, zeros)
+                    if weight != 1.0:  # share of the global batch mean
+                        d_loss = d_loss * weight
                     opt_d.zero_grad(set_to_none=True)
                     d_loss.backward()
                     if clip is not None:
                         torch.nn.utils.clip_grad_norm_(discriminator.parameters(), clip)
                     opt_d.step()
-                    # 5b. generator: make the discriminator call the fakes real
+                    # 5b. generator: make the discriminator call the fakes real (D outside DDP: its grads stay local)
                     g_loss = criterion(discriminator(fake), ones)
+                    if weight != 1.0:
+                        g_loss = g_loss * weight
                     opt_g.zero_grad(set_to_none=True)
                     g_loss.backward()
                     if clip is not None:
@@ -188,12 +210,16 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
                     step += 1
                     logs.append(torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(d_real).mean().detach(),
                                              torch.sigmoid(d_fake).mean().detach()]))
+                    if weight != 1.0:  # D(real), D(fake) as shares of the global batch too
+                        logs[-1][2:] *= weight
                     if reporter.due():
-                        bad = _first_bad(logs, checked)
+                        bad = None if dist.enabled else _first_bad(logs, checked)  # DDP: checked at the end
                         if bad is not None:
                             raise _Diverged(bad)
                         checked = len(logs)
                         reporter.update(b + 1, lambda lg=logs: float(lg[-1][1]))
+                if dist.enabled:  # the global batches' values (rank-weighted shares averaged), alike on all ranks
+                    logs, checked = list(dist.mean(torch.stack(logs)).unbind()), 0
                 bad = _first_bad(logs, checked)
                 if bad is not None:
                     raise _Diverged(bad)
@@ -236,6 +262,8 @@ def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: 
             files.close()
 
     # 6. Samples from the trained generator, results.json.
+    if not dist.main:
+        return FitResult(run_dir, history, {}, {}, "", None, None, False, len(history))
     if cfg.plots and real.dim() == 4:
         from netc.runner import plots
 

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import random
 import signal
 import threading
@@ -26,6 +27,7 @@ import torch
 
 from netc.diagnostics import DataError, NetcError
 from netc.runner import checkpoint as ckpt
+from netc.runner import distributed
 from netc.runner.augment import Augment
 from netc.runner.config import TrainConfig, check_monitor
 from netc.runner.data import Dataset, Split, fit_targets, load_data
@@ -121,6 +123,18 @@ def _forward_all(model: torch.nn.Module, split: Split, batch_size: int, amp) -> 
     return torch.cat(outs) if outs else torch.empty(0)
 
 
+def _forward_split(dist: distributed.Dist, net: torch.nn.Module, split: Split, batch_size: int, amp) -> torch.Tensor:
+    """``_forward_all`` over a whole split; under DDP each rank runs a contiguous share and all are gathered."""
+    if not dist.enabled:
+        return _forward_all(net, split, batch_size, amp)
+    model = ckpt._unwrap(net)  # eager, outside DDP: no collectives inside forward, shares may differ in size
+    dist.broadcast_module(model, buffers_only=True)  # rank 0's BatchNorm statistics, the ones it checkpoints
+    lo, hi = dist.rows(len(split))
+    rows = slice(lo, hi) if hi > lo else slice(0, 1)  # an empty share runs one row, for the output's shape
+    out = _forward_all(model, Split(tuple(x[rows] for x in split.xs), split.y[rows]), batch_size, amp)[:hi - lo]
+    return dist.gather_rows(out, torch.arange(lo, hi, device=out.device), len(split))
+
+
 def to_outputs(ds: Dataset, out: torch.Tensor, y: torch.Tensor, probs: bool = True) -> Outputs:
     """Model outputs and targets as numpy arrays in the form the metrics expect.
 
@@ -174,15 +188,20 @@ def _improved(value: float, best: float | None, mode: str, min_delta: float) -> 
 
 
 class _StopFlag:
-    """SIGINT sets ``requested``; the loop stops at the next batch boundary. A second Ctrl-C aborts."""
+    """SIGINT sets ``requested``; the loop stops at the next batch boundary. A second Ctrl-C aborts.
 
-    def __init__(self, progress: Progress):
+    Off (``enabled=False``) under DDP: ranks would stop at different batches; Ctrl-C ends the job and
+    the last checkpoint is the place to resume from.
+    """
+
+    def __init__(self, progress: Progress, enabled: bool = True):
         self.requested = False
         self._progress = progress
         self._previous: Any = None
+        self._enabled = enabled
 
     def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
+        if self._enabled and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
@@ -228,8 +247,11 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
     run_dir.mkdir(parents=True, exist_ok=True)
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
 
-    # 1. Device, precision and seeds.
-    device = resolve_device(cfg.device)
+    # 1. Device (cuda:LOCAL_RANK under DDP), precision and seeds; only rank 0 reports and writes files.
+    dist = distributed.init(resolve_device(cfg.device))
+    device = dist.device
+    if not dist.main:
+        reporter = Progress(enabled=False)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
     if amp_dtype is not None and device.type != "cuda":
         reporter.note(f"note: precision {cfg.precision} needs CUDA; training in fp32 on {device.type}")
@@ -268,21 +290,24 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
     do_augment = bool(augment)
     batch_gen = torch.Generator().manual_seed(cfg.seed)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    net = torch.compile(model) if cfg.compile else model
     collect = bool(metric_names)  # keep train outputs for train metrics (read once per epoch)
     need_probs = any(METRICS[m].needs_probs for m in metric_names)
 
     # 4. Resume: weights, optimizer, schedule, RNGs and the loop's own state from run_dir/last.
     st = _RunState()
     if resume is not None:
-        st = _restore(Path(resume), model, optimizer, scheduler, scaler, batch_gen, aug_gen, cfg, reporter)
+        st = _restore(Path(resume), model, optimizer, scheduler, scaler, batch_gen, aug_gen, cfg, reporter, dist)
+    net = dist.wrap(model, cfg.sync_batchnorm, reporter.note)  # DDP: rank 0's (restored) weights reach every rank
+    net = torch.compile(net) if cfg.compile else net
+    no_sync = dist.no_sync(net)  # accumulating micro-batches skip DDP's gradient all-reduce
     history_text = _history_text(st.history)  # metrics.jsonl, grown by one line per epoch
     cfg_dict = cfg.to_dict()
-    _write_json(run_dir / "config.json", {"train": cfg_dict, "inputs": [list(map(_plain, i)) for i in inputs],
-                                         "preprocess": preprocess_info(ds)})
-    tb = _tensorboard(run_dir, reporter) if cfg.tensorboard else None
-    files = ckpt.Writer()  # checkpoints are written off the loop's clock
-    ckpt.atomic_write(run_dir / "metrics.jsonl", history_text)  # a resumed run continues the records it saved
+    if dist.main:
+        _write_json(run_dir / "config.json", {"train": cfg_dict, "inputs": [list(map(_plain, i)) for i in inputs],
+                                             "preprocess": preprocess_info(ds)})
+        ckpt.atomic_write(run_dir / "metrics.jsonl", history_text)  # a resumed run continues the records it saved
+    tb = _tensorboard(run_dir, reporter) if cfg.tensorboard and dist.main else None
+    files = ckpt.Writer(enabled=dist.main)  # checkpoints are written off the loop's clock, by rank 0 only
     best: tuple[dict, dict] | None = None  # best weights not yet on disk (saved together with last/)
     saved_at, saved_epoch = time.perf_counter(), (st.epoch if resume is not None else 0)
 
@@ -305,18 +330,22 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
 
     # 5. Epochs: train on shuffled batches, validate, log, checkpoint, maybe stop early.
     stopped_early = False
-    with reporter, _StopFlag(reporter) as stop, open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
+    with reporter, _StopFlag(reporter, enabled=not dist.enabled) as stop, \
+            open(run_dir / "metrics.jsonl" if dist.main else os.devnull, "a", encoding="utf-8") as log:
         try:
             for epoch in range(st.epoch + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 net.train()
-                # 5a. this epoch's batch order (or the saved one, when resuming mid-epoch)
+                dist.seed_epoch(cfg.seed, epoch, aug_gen)  # DDP: per-rank dropout/augmentation draws, replayable
+                # 5a. this epoch's batch order (or the saved one, when resuming mid-epoch); this rank's share of it
                 cursor, st.cursor = st.cursor, None
                 perm = cursor["perm"].to(device) if cursor else torch.randperm(n_train, generator=batch_gen).to(device)
-                chunks = perm.split(bs)
+                chunks = perm.split(bs)  # the global batches
+                steps = dist.plan(chunks, cfg.accumulate)  # per batch: this rank's micro-batches and loss weights
                 first = cursor["batch"] if cursor else 0
                 losses: list[torch.Tensor] = list(cursor["losses"].to(device).unbind()) if cursor else []
-                outs: list[torch.Tensor] = [cursor["outputs"].to(device)] if cursor and collect else []
+                outs: list[torch.Tensor] = ([cursor["outputs"].to(device)] if cursor and collect and dist.main
+                                            else [])  # under DDP, rank 0 holds the outputs saved before the cursor
                 checked = 0
                 reporter.start_epoch(epoch, cfg.epochs, len(chunks), first)
                 x_all, y_all = ds.train.xs, ds.train.y
@@ -324,38 +353,44 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 for b in range(first, len(chunks)):
                     if stop.requested:
                         raise _Interrupted(epoch, b, perm, losses, outs)
-                    idx = chunks[b]
-                    xb = tuple(x[idx] for x in x_all)
-                    if do_augment:
-                        xb = augment(xb, aug_gen)
-                    with amp:
-                        out = net(*xb)
-                        loss = loss_fn(out, y_all[idx])
                     optimizer.zero_grad(set_to_none=True)
+                    step_loss = None
+                    for j, (idx, weight) in enumerate(steps[b]):  # one micro-batch unless accumulating
+                        xb = tuple(x[idx] for x in x_all)
+                        if do_augment:
+                            xb = augment(xb, aug_gen)
+                        with no_sync(j + 1 < len(steps[b])):
+                            with amp:
+                                out = net(*xb)
+                                loss = loss_fn(out, y_all[idx])
+                            if weight != 1.0:  # share of the global batch mean (see distributed.py)
+                                loss = loss * weight
+                            (scaler.scale(loss) if scaler is not None else loss).backward()
+                        step_loss = loss.detach() if step_loss is None else step_loss + loss.detach()
+                        if collect and weight:
+                            outs.append(out.detach())
                     if scaler is not None:
-                        scaler.scale(loss).backward()
                         if cfg.clip_grad_norm is not None:
                             scaler.unscale_(optimizer)
                             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
                         scaler.step(optimizer)
                         scaler.update()
                     else:
-                        loss.backward()
                         if cfg.clip_grad_norm is not None:
                             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
                         optimizer.step()
                     if per_step:
                         scheduler.step()  # type: ignore[union-attr]
                     st.step += 1
-                    losses.append(loss.detach())
-                    if collect:
-                        outs.append(out.detach())
+                    losses.append(step_loss)
                     if reporter.due():  # throttled: the only mid-epoch device reads
-                        bad = _first_bad(losses, checked)
+                        bad = None if dist.enabled else _first_bad(losses, checked)  # DDP: checked at the end
                         if bad is not None:
                             raise _Diverged(bad)
                         checked = len(losses)
                         reporter.update(b + 1, lambda ls=losses: float(torch.stack(ls[-20:]).float().mean()))
+                if dist.enabled:  # the global batches' losses (rank-weighted shares averaged), alike on all ranks
+                    losses, checked = list(dist.mean(torch.stack(losses)).unbind()), 0
                 bad = _first_bad(losses, checked)
                 if bad is not None:
                     raise _Diverged(bad)
@@ -364,15 +399,20 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 train_loss = float((torch.stack(losses).double().cpu() * sizes).sum() / n_train)
                 record: dict[str, Any] = {"epoch": epoch, "epochs": cfg.epochs, "train": {"loss": train_loss}}
                 if collect:
-                    o = to_outputs(ds, torch.cat(outs), y_all[perm], need_probs)
+                    out_all = torch.cat(outs)
+                    if dist.enabled:  # every rank's outputs, in permutation order
+                        held = first * bs if cursor and dist.main else 0
+                        out_all = dist.gather_rows(out_all, dist.positions(n_train, bs, first, held), n_train)
+                    o = to_outputs(ds, out_all, y_all[perm], need_probs)
                     record["train"].update(compute(o, metric_names))
                 if ds.val is not None:
                     net.eval()
-                    vout = _forward_all(net, ds.val, cfg.eval_batch_size, amp)
+                    vout = _forward_split(dist, net, ds.val, cfg.eval_batch_size, amp)
                     record["val"] = {"loss": float(loss_fn(vout, ds.val.y))}
                     record["val"].update(compute(to_outputs(ds, vout, ds.val.y, need_probs), metric_names))
                 record["lr"] = optimizer.param_groups[0]["lr"]
                 record["seconds"] = round(time.perf_counter() - t0, 4)
+                record = dist.from_main(lambda r=record: r)  # DDP: rank 0's record drives every rank's decisions
                 st.history.append(record)
                 st.epoch = epoch
                 line = _history_text([record])
@@ -394,7 +434,8 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 value = _monitor_value(record, monitor)
                 if _improved(value, st.best, mode, es.min_delta if es else 0.0):
                     st.best, st.best_epoch, st.bad_epochs = value, epoch, 0
-                    best = (ckpt.snapshot_weights(model), state_dict(resumable=False))  # to disk with last/
+                    if dist.main:
+                        best = (ckpt.snapshot_weights(model), state_dict(resumable=False))  # to disk with last/
                 else:
                     st.bad_epochs += 1
                 stop_now = es is not None and st.bad_epochs >= es.patience
@@ -444,18 +485,21 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
                 tb.close()
 
     # 6. Test with the best weights; results.json and plots.
-    if (run_dir / "best" / ckpt.WEIGHTS).exists():
+    if dist.main and (run_dir / "best" / ckpt.WEIGHTS).exists():  # written in full: files.close() waited
         ckpt.load_weights(model, run_dir / "best")  # (resumed runs may have found their best before)
+    dist.broadcast_module(model)  # DDP: every rank tests rank 0's best weights
     test: dict[str, float] = {}
     rep: dict[str, Any] = {}
     if ds.test is not None:
         net.eval()
-        tout = _forward_all(net, ds.test, cfg.eval_batch_size, amp)
+        tout = _forward_split(dist, net, ds.test, cfg.eval_batch_size, amp)
         o = to_outputs(ds, tout, ds.test.y)
         test = {"loss": float(loss_fn(tout, ds.test.y)), **compute(o, metric_names), **ds.baselines}
         rep = report(o, ds.class_names)
         reporter.note("test  " + "  ".join(f"{k} {v:.4g}" for k, v in test.items()))
     result = FitResult(run_dir, st.history, test, rep, monitor, st.best_epoch, st.best, stopped_early, st.epoch)
+    if not dist.main:
+        return result
     _write_json(run_dir / "results.json", {"test": test, "report": rep, "monitor": monitor,
                                            "best_epoch": st.best_epoch, "best_value": st.best,
                                            "stopped_early": stopped_early, "epochs_run": st.epoch})
@@ -502,10 +546,16 @@ def _probe(model: torch.nn.Module, split: Split) -> tuple[int, ...]:
 
 
 def _restore(resume: Path, model, optimizer, scheduler, scaler, batch_gen, aug_gen, cfg: TrainConfig,
-             reporter: Progress) -> _RunState:
-    where = resume / "last" if (resume / "last").exists() or (resume / ".last.old").exists() else resume
-    state = ckpt.load_state(where)
-    ckpt.load_weights(model, ckpt.resolve_dir(where))
+             reporter: Progress, dist: distributed.Dist | None = None) -> _RunState:
+    dist = dist or distributed.Dist()
+
+    def read() -> tuple[Path, dict[str, Any]]:  # rank 0 reads; DDP hands its weights on when it wraps the model
+        where = resume / "last" if (resume / "last").exists() or (resume / ".last.old").exists() else resume
+        state = ckpt.load_state(where)
+        ckpt.load_weights(model, ckpt.resolve_dir(where))
+        return where, state
+
+    where, state = dist.from_main(read)
     try:
         optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError, RuntimeError) as e:
