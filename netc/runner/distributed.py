@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import os
 import pickle
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -176,22 +177,18 @@ class Dist:
 
     @contextlib.contextmanager
     def peers_lost(self):
-        """Under DDP: a collective that fails because another worker died becomes one clear error, not a bug."""
+        """Under DDP: a collective that fails (usually because another worker died) is one clear error, not a bug."""
         try:
             yield
         except RuntimeError as e:
             text = str(e)
             if not self.enabled or not (isinstance(e, torch.distributed.DistError) or any(
-                    s in text.lower() for s in ("gloo", "nccl", "closed by peer", "remote worker"))):
+                    s in text.lower() for s in ("closed by peer", "remote worker", "connection reset"))):
                 raise
-            raise NetcError(f"rank {self.rank} lost the other training processes: {text.splitlines()[0]}",
-                            hint="another worker failed (its error is above); with --max-restarts K torchrun "
-                                 "restarts the job from the last checkpoint", kind="train") from None
-
-    def barrier(self) -> None:
-        """Wait until every rank gets here."""
-        if self.enabled:
-            torch.distributed.barrier(device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            raise NetcError(f"rank {self.rank}: communication with the other training processes failed: "
+                            f"{text.splitlines()[0]}",
+                            hint="usually another worker failed (its error is above); with --max-restarts K "
+                                 "torchrun restarts the job from the last checkpoint", kind="train") from None
 
     def broadcast_module(self, module: torch.nn.Module, buffers_only: bool = False) -> None:
         """Copy rank 0's parameters and buffers (or only buffers) into every rank's ``module``, in place."""
@@ -361,8 +358,6 @@ def worker_args(args: argparse.Namespace) -> list[str]:
 
 def launch(args: argparse.Namespace) -> int:
     """Run ``netc train`` in N worker processes through ``torch.distributed.run``; the workers' exit code."""
-    import sys
-
     argv = torchrun_args(args, worker_args(args))
     os.environ.update(_agent_env(args))
     from torch.distributed.elastic.multiprocessing.api import SignalException
