@@ -1,4 +1,5 @@
-"""Ops the optimisation passes introduce: Slice, ChannelsLast, ScaledDotProductAttention, InplaceActivation.
+"""Ops the optimisation passes introduce: Slice, ChannelsLast, ScaledDotProductAttention, InplaceActivation,
+WindowMax.
 
 They are ordinary ops (a spec may use them too), all without weights of their own:
 the weights of an optimised module stay in plain Conv/Linear layers, mapped from the
@@ -122,3 +123,41 @@ op("InplaceActivation",
     Arg("slope", "float", 0.01, doc="negative slope of leaky_relu", min=0.0)],
    infer=lambda a, ins: ins[0], lower=_inplace_lower, category="activation",
    example="Conv2D(32, 3) → InplaceActivation(relu)")
+
+
+def _window_axis(a: A, s: Shape) -> int:
+    ax = a.axis if a.axis >= 0 else len(s) + a.axis
+    if not 2 <= ax < len(s):
+        raise ShapeError(f"WindowMax axis {a.axis} must be a spatial axis of {fmt_shape(s)} (2 or later)")
+    if not isinstance(s[ax], int) or s[ax] < a.size:
+        raise ShapeError(f"WindowMax({a.size}) needs a known size of at least {a.size} on axis {a.axis}, "
+                         f"got {fmt_shape(s)}")
+    return ax
+
+
+def _window_max_infer(a: A, ins: list[Shape]) -> Shape:
+    (s,) = ins
+    ax = _window_axis(a, s)
+    return (*s[:ax], s[ax] // a.size, *s[ax + 1:])
+
+
+def _window_max_lower(a: A, ins: list[Shape], out: Shape):
+    s = ins[0]
+    ax = _window_axis(a, s)
+    end = out[ax] * a.size  # a trailing partial window is dropped, as max pooling does
+    tail = ", :" * (len(s) - 1 - ax)
+    views = [f"{{x}}[..., {i}:{end}:{a.size}{tail}]" for i in range(a.size)]
+    expr = views[0]
+    for v in views[1:]:
+        expr = f"torch.maximum({expr}, {v})"
+    return L(None, forward=expr)
+
+
+op("WindowMax",
+   "Maximum over non-overlapping windows of `size` along one spatial axis (one axis of a max pooling "
+   "whose stride equals its kernel), as element-wise maxima of strided views: several times faster on CPU "
+   "than max_pool (which also computes indices).",
+   [Arg("axis", "int", doc="the pooled axis (2 or later; negative counts from the end)"),
+    Arg("size", "int", doc="window size (= stride)", min=2)],
+   infer=_window_max_infer, lower=_window_max_lower, category="pool",
+   example="Conv2D(32, 3) → WindowMax(-2, 2) → WindowMax(-1, 2)")

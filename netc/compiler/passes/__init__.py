@@ -24,6 +24,7 @@ from netc.compiler.passes import (
     fold_batchnorm,
     fuse_activation,
     fuse_attention,
+    lower_maxpool,
     merge_projections,
 )
 from netc.compiler.passes.base import Pass, PassError
@@ -43,6 +44,7 @@ PASSES: dict[str, Pass] = {p.name: p for p in (
     fold_batchnorm.PASS,
     fuse_attention.PASS,
     merge_projections.PASS,
+    lower_maxpool.PASS,
     fuse_activation.PASS,
     channels_last.PASS,
 )}
@@ -57,6 +59,7 @@ PIPELINE: tuple[str, ...] = (
     "fold_batchnorm",       # Conv/Dense + BatchNorm → Conv/Dense with folded weights
     "fuse_attention",       # MultiHeadAttention → packed q/k/v Dense + scaled_dot_product_attention + Dense
     "merge_projections",    # sibling projections of one tensor → one layer + slices (after folding: equal biases)
+    "lower_maxpool",        # max pooling with stride = kernel → maxima of strided views (no argmax indices)
     "fuse_activation",      # activation in place on the fresh output of the layer before it
     "channels_last",        # conv stacks run NHWC (oneDNN's fast layout); last, as it only adds layout nodes
 )

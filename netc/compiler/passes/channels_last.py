@@ -20,7 +20,7 @@ CONVS = frozenset({"Conv2D", "ConvTranspose2D"})
 # Ops whose output keeps a channels-last input's layout (torch propagates the memory format).
 KEEPS_LAYOUT = frozenset({
     "ChannelsLast", "Conv2D", "ConvTranspose2D", "BatchNorm", "ReLU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "GELU",
-    "InplaceActivation",
+    "InplaceActivation", "WindowMax",
     "MaxPool", "AvgPool", "MaxPool2D", "AvgPool2D", "Add", "Multiply", "Dropout", "Identity",
 })
 

@@ -25,7 +25,7 @@ from netc.compiler.passes.rewrite import make_node, splice, types_of, use_counts
 ACTIVATIONS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "SiLU": "silu"}
 # Ops whose output is a new tensor, never a view of their input (Flatten, Reshape and Slice may return views).
 FRESH = frozenset({"Conv1D", "Conv2D", "ConvTranspose2D", "Dense", "BatchNorm", "LayerNorm", "Add", "Multiply",
-                   "Concat", "MaxPool", "AvgPool", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D"})
+                   "Concat", "MaxPool", "AvgPool", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "WindowMax"})
 
 
 @inference_only
