@@ -98,11 +98,17 @@ CASES: dict[str, list[str]] = {
         # cross-attention: queries from q, keys and values from a sequence of another length
         "input: {q: [T, 8], mem: [3, 8]}\nmodel:\n  a: q → MultiHeadAttention(2, kv=mem)",
     ],
-    "FusedMultiHeadAttention": [
-        "input: [T, 8]\nmodel: FusedMultiHeadAttention(2)",
-        "input: [T, 8]\nmodel: FusedMultiHeadAttention(4, dropout=0.1) → SeqPool(last)",
-        "input: {q: [T, 8], mem: [3, 8]}\nmodel:\n  a: q → FusedMultiHeadAttention(2, kv=mem)",
+    "ScaledDotProductAttention": [
+        "input: [T, 24]\nmodel: ScaledDotProductAttention(2)",                   # packed q/k/v (N, T, 3·D)
+        "input: [T, 6]\nmodel: Dense(24) → ScaledDotProductAttention(4) → SeqPool(last)",
+        "input: {q: [T, 8], mem: [3, 16]}\nmodel:\n  a: q → ScaledDotProductAttention(2, kv=mem)",  # packed k/v
     ],
+    "InplaceActivation": [
+        "input: [3, 6, 6]\nmodel: Conv2D(4, 3) → InplaceActivation(relu)",
+        "input: [5]\nmodel: Dense(4) → InplaceActivation(leaky_relu, slope=0.2)",
+        "input: [5]\nmodel: Dense(4) → InplaceActivation(silu)",
+    ],
+    "WindowMax": ["input: [2, 8, 8]\nmodel: WindowMax(2, 2) → WindowMax(3, 2)", "input: [2, 9]\nmodel: WindowMax(-1, 3)"],
     "Multiply": ["input: [6]\nmodel:\n  g: Dense(6) → Sigmoid\n  v: in → Dense(6)\n  out: Multiply(g, v)"],
     "Permute": ["input: [T, 4]\nmodel: Permute([2, 1]) → Conv1D(3, 1)", "input: [2, 3, 4]\nmodel: Permute([3, 1, 2])"],
     "PositionalEncoding": [
