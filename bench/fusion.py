@@ -8,7 +8,7 @@ Conv-BN-ReLU (6 conv blocks, 3×32×32 input, BatchNorm with random running stat
 the unoptimised eval module against ``torch.fx.experimental.optimization.fuse``,
 ``torch.jit.optimize_for_inference(torch.jit.script(m))`` and netc -O2
 (``netc.compiler.passes.optimize_module``), at batch 1 and 64, as ratios to unoptimised;
-plus -O1 and -O2 without channels_last / fuse_activation, to show what those passes add.
+plus -O1 and -O2 without channels_last / lower_maxpool / fuse_activation, to show what each adds.
 Transformer (specs/transformer_primitives.yaml): unoptimised, -O2 without the
 attention pass, and -O2, at batch 1 and 32.
 
@@ -58,7 +58,7 @@ TOLERANCE = 1e-5  # max |Δ| / max |y_unoptimised|
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = CLOCKS["wall"]
+clock_name = "wall"  # set by --clock
 
 
 def interleaved(variants: dict[str, Callable], x: tuple, rounds: int, warmup: int = 3) -> dict[str, list[float]]:
@@ -73,6 +73,7 @@ def interleaved(variants: dict[str, Callable], x: tuple, rounds: int, warmup: in
         for _ in range(rounds):
             shuffle(order)  # no variant always runs first (or right after the same neighbour)
             for name, f in order:
+                clock = CLOCKS[clock_name]
                 t = clock()
                 f(*x)
                 times[name].append(clock() - t)
@@ -109,7 +110,7 @@ def conv_variants(m: torch.nn.Module) -> dict[str, Callable]:
             print(f"note: torch.jit.optimize_for_inference failed: {type(e).__name__}: {e}", file=sys.stderr)
     # ablations: what each layout/activation pass adds on top of the rest of -O2
     v["netc -O1 (= unoptimised here: the noise floor)"] = optimize_module(m, 1)
-    for p in ("channels_last", "fuse_activation"):
+    for p in ("channels_last", "lower_maxpool", "fuse_activation"):
         v[f"netc -O2 without {p}"] = optimize_module(m, names=[q for q in PIPELINE if q != p])
     v["netc -O2"] = optimize_module(m, 2)
     return v
@@ -132,9 +133,9 @@ def table(title: str, results: dict[int, dict[str, list[float]]], errors: dict[s
 def run(threads: int, rounds: int) -> list[str]:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    out = [f"## torch {torch.__version__}, {threads} thread(s), {[k for k, c in CLOCKS.items() if c is clock][0]} clock; "
-           f"{rounds} interleaved rounds at batch 64 and 32, "
-           f"{rounds * 10} (conv) and {rounds * 4} (transformer) at batch 1", ""]
+    out = [(f"## torch {torch.__version__}, {threads} thread(s), {clock_name} clock; "
+            f"{rounds} interleaved rounds at batch 64 and 32, {rounds * 10} (conv) and {rounds * 4} (transformer) "
+            "at batch 1"), ""]
 
     # 1. Conv-BN-ReLU: unoptimised vs torch's fusers vs netc -O2
     m = netc.build(CONV_SPEC, train=False)
@@ -176,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="wall: latency (default); cpu: process CPU time, which other processes' load barely "
                          "disturbs (with --threads 1 it is the forward's own compute time)")
     args = ap.parse_args(argv)
-    global clock
-    clock = CLOCKS[args.clock]
+    global clock_name
+    clock_name = args.clock
     for n in (int(s) for s in args.threads.split(",")):
         print("\n".join(run(n, args.rounds)), flush=True)
     return 0

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pass_support import (
+    CASES,
+    IDS,
+    differential,
+    eval_graph,
+    golden,
+    unchanged_in_training,
+)
 
 from netc.backend.build import build_graph
 from netc.compiler.passes.lower_maxpool import lower_maxpool
-from pass_support import CASES, IDS, differential, eval_graph, golden, unchanged_in_training
 
 
 @pytest.mark.parametrize(("label", "graph"), CASES, ids=IDS)

@@ -5,7 +5,11 @@ ChannelsLast node per tensor that feeds a Conv2D without already being
 channels-last; convolutions, BatchNorm, activations, pooling and element-wise merges
 keep the layout, so a whole stack converts once at its entry. :func:`finish` stores
 those convolutions' weights channels-last too (otherwise oneDNN reorders them on
-every call). Where it pays is measured by ``bench/fusion.py``.
+every call). It pays for every conv net measured (1 thread): bench/fusion.py's
+Conv-BN-ReLU net 0.52× unoptimised with it vs 0.75× without at batch 64 (0.70× vs
+0.79× at batch 1); cifar10_cnn, digits_resnet, ResNet-18 and GoogLeNet (64 px) and a
+ConvTranspose2D generator gain 10-50 % at batch 64; digits_inception and LeNet-5 are
+neutral within noise.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@
 are nn.MultiheadAttention's own: its packed ``in_proj_weight`` is already the merged q/k/v
 matrix, so the merged projection costs nothing; :func:`attention_weights` splits the
 module's state into the new Dense layers. nn.MultiheadAttention's own inference fast path
-(``torch._native_multi_head_attention``) is slower than this on CPU (bench/fusion.py).
+(``torch._native_multi_head_attention``) is slower on CPU: specs/transformer_primitives.yaml
+at -O2 runs at 0.81–0.86× unoptimised at batch 32 with this pass and 0.96–0.98× without it
+(0.91× vs 0.95× at batch 1; bench/fusion.py, 1 thread).
 """
 
 from __future__ import annotations
