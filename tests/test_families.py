@@ -131,3 +131,37 @@ def test_runner_overhead_bench_runs_both_loops(tmp_path, capsys):
     assert len(r["netc_epochs"]) == len(r["hand_epochs"]) == 2 and len(r["paired_ratios"]) == 2
     assert r["progress_chars"] > 0  # the bar really drew (as on a terminal)
     assert "epoch-time ratio" in capsys.readouterr().out
+
+
+HOOK = """
+import os, sys
+seen = {}
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and "torch" not in seen:
+            seen["torch"] = os.environ.get("OMP_WAIT_POLICY")
+        return None
+sys.meta_path.insert(0, Spy())
+from netc.cli import main
+code = main(sys.argv[1:])
+print("OMP_WAIT_POLICY at torch import:", seen.get("torch"))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_cli_makes_openmp_threads_wait_passively_unless_told(tmp_path, preset):
+    """netc train sets OMP_WAIT_POLICY=PASSIVE before torch loads (spinning threads stall on shared cores)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["OMP_NUM_THREADS"] = "1"
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    done = subprocess.run([sys.executable, "-c", HOOK, "train", str(ROOT / "examples" / "digits_mlp.yaml"),
+                           "--out", str(tmp_path / "r"), "--set", "train.epochs=1", "--set", "train.plots=false",
+                           "--set", "train.data.limit=200"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert f"OMP_WAIT_POLICY at torch import: {preset or 'PASSIVE'}" in done.stdout
