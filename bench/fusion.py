@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import random
 import statistics
 import sys
@@ -31,6 +32,10 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+
+# Idle OpenMP workers sleep instead of spinning (as netc train does): spinning waiters stall
+# multi-threaded runs on shared cores. Set before torch loads OpenMP; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
@@ -133,7 +138,8 @@ def table(title: str, results: dict[int, dict[str, list[float]]], errors: dict[s
 def run(threads: int, rounds: int) -> list[str]:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    out = [(f"## torch {torch.__version__}, {threads} thread(s), {clock_name} clock; "
+    out = [(f"## torch {torch.__version__}, {threads} thread(s), OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+            f"{clock_name} clock; "
             f"{rounds} interleaved rounds at batch 64 and 32, {rounds * 10} (conv) and {rounds * 4} (transformer) "
             "at batch 1"), ""]
 
