@@ -42,7 +42,7 @@ def test_summary_json_and_memory(capsys):
     assert main(["summary", CNN, "--format", "json", "--batch-size", "64"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["total_params"] == 122_570
-    assert r["nodes"][0] == {"name": "conv2d", "op": "Conv2D", "shape": ["N", "32", "30", "30"], "params": 896,
+    assert r["nodes"][0] == {"name": "conv2d", "op": "Conv2D", "shape": ["N", 32, 30, 30], "params": 896,
                              "macs": 777_600, "line": 7}
     assert r["memory"]["params_float32_bytes"] == 122_570 * 4
     assert r["memory"]["activations_bf16_bytes"] * 2 == r["memory"]["activations_float32_bytes"]

@@ -15,7 +15,7 @@ def _numel(shape, batch: int) -> int:
 
 def summarize(g: Graph, batch: int = 1) -> dict:
     """A JSON-ready report: nodes, totals and float32/bf16 memory for ``batch`` samples."""
-    rows = [{"name": n.name, "op": n.op, "shape": [str(d) for d in n.type.shape], "params": n.params,
+    rows = [{"name": n.name, "op": n.op, "shape": list(n.type.shape), "params": n.params,
              "macs": n.macs, "line": n.span.line if n.span else None} for n in g.nodes]
     act = sum(_numel(n.type.shape, batch) for n in g.nodes) + sum(_numel(i.type.shape, batch) for i in g.inputs)
     symbolic = sorted({d for n in g.nodes for d in n.type.shape[1:] if isinstance(d, str)}
@@ -23,8 +23,8 @@ def summarize(g: Graph, batch: int = 1) -> dict:
     params = g.params
     return {
         "name": g.name,
-        "inputs": {i.name: [str(d) for d in i.type.shape] for i in g.inputs},
-        "output": [str(d) for d in g.output_type.shape],
+        "inputs": {i.name: list(i.type.shape) for i in g.inputs},  # ints, and names for symbolic dims
+        "output": list(g.output_type.shape),
         "nodes": rows,
         "total_params": params,
         "total_macs": g.macs,
@@ -46,12 +46,13 @@ def render_text(r: dict) -> str:
     """The report as an aligned table."""
     w = max([len("node")] + [len(x["name"]) for x in r["nodes"]])
     wo = max([len("op")] + [len(x["op"]) for x in r["nodes"]])
-    ws = max([len("output shape")] + [len("(" + ", ".join(x["shape"]) + ")") for x in r["nodes"]])
-    lines = [f"model {r['name']}  inputs: " + ", ".join(f"{k} ({', '.join(v)})" for k, v in r["inputs"].items()),
+    ws = max([len("output shape")] + [len("(" + ", ".join(map(str, x["shape"])) + ")") for x in r["nodes"]])
+    lines = [f"model {r['name']}  inputs: " + ", ".join(f"{k} ({', '.join(map(str, v))})"
+                                                       for k, v in r["inputs"].items()),
              f"{'node':<{w}}  {'op':<{wo}}  {'output shape':<{ws}}  {'params':>12}  {'MACs':>14}"]
     lines.append("-" * len(lines[-1]))
     for x in r["nodes"]:
-        shp = "(" + ", ".join(x["shape"]) + ")"
+        shp = "(" + ", ".join(map(str, x["shape"])) + ")"
         lines.append(f"{x['name']:<{w}}  {x['op']:<{wo}}  {shp:<{ws}}  {x['params']:>12,}  {x['macs']:>14,}")
     lines.append("-" * len(lines[1]))
     m = r["memory"]
