@@ -85,3 +85,32 @@ def test_existing_run_directory_is_refused_unless_forced(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
     forced = netc("train", MLP, "--set", "train.epochs=1", "--out", "run", "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
+
+
+def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from netc.diagnostics import CheckpointError
+    from netc.runner import checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    target = tmp_path / "last"
+    checkpoint.save_checkpoint(target, model, {"epoch": 1})
+    before = checkpoint.read_weights(target / checkpoint.WEIGHTS)
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "_write_synced", full)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.save_checkpoint(target, model, {"epoch": 2})
+    msg = str(info.value)
+    assert "No space left on device" in msg and "previous checkpoint" in msg and "intact" in msg
+    after = checkpoint.read_weights(target / checkpoint.WEIGHTS)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert checkpoint.load_state(target)["epoch"] == 1
+    assert not (tmp_path / ".last.tmp").exists()

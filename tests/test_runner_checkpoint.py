@@ -121,7 +121,7 @@ def test_crash_in_the_middle_of_a_file_write(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(ckpt, "_write_synced", torn)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match="disk full.*previous checkpoint .* is intact"):
         ckpt.save_checkpoint(tmp_path / "best", _model(seed=2), {"epoch": 2})
     assert ckpt.load_state(tmp_path / "best")["epoch"] == 1
     ckpt.load_weights(_model(), tmp_path / "best")

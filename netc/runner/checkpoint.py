@@ -213,11 +213,21 @@ def _write_checkpoint(directory: Path, weights: bytes, state: bytes) -> Path:
     tmp = parent / f".{directory.name}.tmp"
     old = parent / f".{directory.name}.old"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
-        _write_synced(tmp / WEIGHTS, weights)
-        _write_synced(tmp / STATE, state)
-        _fsync_dir(tmp)
+        tmp.mkdir()
+        try:
+            _write_synced(tmp / WEIGHTS, weights)
+            _write_synced(tmp / STATE, state)
+            _fsync_dir(tmp)
+        except OSError as e:  # ENOSPC, EIO, quota: the previous checkpoint has not been touched
+            kept = f"the previous checkpoint in {directory} is intact" if directory.exists() else \
+                "no earlier checkpoint existed"
+            raise CheckpointError(f"could not write checkpoint {directory}: {e.strerror or e}; {kept}",
+                                  hint="free disk space (or fix the device) and continue with --resume") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
         if directory.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(directory, old)  # a crash from here until the next line leaves the old copy in .old
