@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    e.add_argument("--no-optimize", action="store_true", help="evaluate the training graph (no inference passes)")
     pr = sub.add_parser("predict", help="write predictions for a file of inputs")
     pr.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     pr.add_argument("inputs", nargs="?", default=None, metavar="INPUTS", help=".npy/.npz/.csv file")
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", default=None, help="predictions file (.csv or .npy)")
     pr.add_argument("-n", "--num-samples", type=int, default=None, help="GAN: samples to generate")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    pr.add_argument("--no-optimize", action="store_true", help="predict with the training graph (no inference passes)")
     ls = sub.add_parser("lsp", help="language server for editors (LSP over stdio): live diagnostics, hover, completion")
     ls.add_argument("--stdio", action="store_true", help="accepted for LSP clients that pass it; stdio is the transport")
     ls.add_argument("--debounce-ms", type=float, default=None, metavar="MS",

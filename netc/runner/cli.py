@@ -195,7 +195,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- eval / predict
 
-def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str | None):
+def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str | None,
+              optimize: bool = False):
     """(model with trained weights, graph inputs, train config, preprocess info or None) for a run or checkpoint."""
     from netc.runner.checkpoint import load_weights, resolve_dir
     from netc.runner.config import TrainConfig
@@ -233,6 +234,12 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
         weights = path
     model = _build(program)
     load_weights(model, weights)
+    if optimize:
+        # Inference uses the optimised graph (BatchNorm folded, dropout removed, fused attention,
+        # channels-last), built from the trained weights; outputs equal the training graph's.
+        from netc.compiler.passes import optimize_module
+
+        model = optimize_module(model)
     return model, inputs_of(graph), cfg, preprocess
 
 
@@ -254,7 +261,8 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run} is a GAN run; it has no held-out metrics",
                          hint=f"look at {Path(args.run) / 'samples.png'}, or draw samples with netc predict "
                               f"{args.run} -n 16 -o samples.npy")
-    model, inputs, cfg, _ = _load_run(args.run, args.spec, args.sets, args.device)
+    model, inputs, cfg, _ = _load_run(args.run, args.spec, args.sets, args.device,
+                                      optimize=not getattr(args, "no_optimize", False))
     result = evaluate(model, inputs, cfg, args.split)
     print(format_eval(result))
     return EXIT_OK
@@ -321,7 +329,8 @@ def run_predict(args: argparse.Namespace) -> int:
         return _predict_gan(gan_dir, args)
     if args.inputs is None:
         raise UsageError("netc predict needs an INPUTS file", hint="e.g. netc predict runs/x samples.npy -o preds.csv")
-    model, inputs, cfg, preprocess = _load_run(args.run, args.spec, None, args.device)
+    model, inputs, cfg, preprocess = _load_run(args.run, args.spec, None, args.device,
+                                               optimize=not getattr(args, "no_optimize", False))
     xs = tuple(torch.from_numpy(a) for a in read_inputs(args.inputs, inputs))
     out = predict(model, xs, batch_size=cfg.eval_batch_size, preprocess=preprocess).cpu()
     task = (preprocess or {}).get("task", "classification")
