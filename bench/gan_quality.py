@@ -48,7 +48,7 @@ def netc(*args: str) -> float:
     cmd = [sys.executable, "-m", "netc", *args]
     print("$ netc " + " ".join(args), flush=True)
     t = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"command failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     tail = [ln for ln in done.stdout.splitlines() if ln.startswith(("test ", "epoch "))][-1:]
@@ -69,7 +69,7 @@ def judge(cnn_run: Path, x: np.ndarray, work: Path, name: str) -> tuple[np.ndarr
 
 def describe(name: str, pred: np.ndarray, conf: np.ndarray) -> dict:
     fractions = np.bincount(pred, minlength=10) / len(pred)
-    row = {"name": name, "n": int(len(pred)), "mean_confidence": float(conf.mean()),
+    row = {"name": name, "n": len(pred), "mean_confidence": float(conf.mean()),
            "min_class_fraction": float(fractions.min()), "min_class": int(fractions.argmin()),
            "class_fractions": [round(float(f), 3) for f in fractions]}
     print(f"{name:<22} n={len(pred):<5} mean top-1 confidence {conf.mean():.3f}   smallest class "

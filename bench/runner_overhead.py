@@ -50,19 +50,19 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as netc train sets it (before torch loads); both loops share it
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import netc  # noqa: E402
-from netc.compiler.check import check_file  # noqa: E402
-from netc.runner.cli import inputs_of  # noqa: E402
-from netc.runner.config import TrainConfig  # noqa: E402
-from netc.runner.data import load_data  # noqa: E402
-from netc.runner.loop import fit  # noqa: E402
-from netc.runner.progress import Progress  # noqa: E402
+import netc
+from netc.compiler.check import check_file
+from netc.runner.cli import inputs_of
+from netc.runner.config import TrainConfig
+from netc.runner.data import load_data
+from netc.runner.loop import fit
+from netc.runner.progress import Progress
 
 RATIO_BAR = 1.03
 DIFF_BAR = 0.02  # seconds per epoch
@@ -189,7 +189,7 @@ def run_case(name: str, spec: Path, train: dict, rounds: int, epochs: int, work:
     diffs: list[float] = []
     cpu_paired: list[float] = []
     for r in range(rounds):
-        blocks = [("netc", lambda: netc_block(model, init, inputs, cfg, epochs, work / f"{name}_{r}", sink)),
+        blocks = [("netc", lambda r=r: netc_block(model, init, inputs, cfg, epochs, work / f"{name}_{r}", sink)),
                   ("hand", lambda: hand_block(model, init, data, cfg, epochs, sink))]
         if r % 2:
             blocks.reverse()

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 BAR_WIDTH = 30
 _DONE, _TODO, _RESET, _CLEAR = "\x1b[38;5;197m", "\x1b[38;5;237m", "\x1b[0m", "\r\x1b[2K"
@@ -70,7 +70,7 @@ class Progress:
         self._desc, self._total, self._first, self._started, self._loss = "", 0, 0, 0.0, "-"
         self._last = ""
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
