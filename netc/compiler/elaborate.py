@@ -17,7 +17,7 @@ from netc.compiler.ir import Graph, Input, Node, Program, TensorType
 from netc.compiler.registry import REGISTRY, A, Arg, OpDef, fmt_shape, numel
 from netc.diagnostics import Diagnostic, NetcError, ShapeError, Span, SpecError
 from netc.dsl import ast
-from netc.dsl.chain import arith
+from netc.dsl.chain import arith, word_value
 from netc.dsl.spec import REQUIRED, BlockDef, Entry, ModelDef, Spec
 
 MAX_BLOCK_DEPTH = 32
@@ -317,7 +317,7 @@ class Elaborator:
                 return scope.params[e.name]
             if kind == "ref":
                 return e.name
-            return {"true": True, "false": False, "none": None, "null": None}.get(e.name.lower(), e.name)
+            return word_value(e.name)
         if isinstance(e, ast.ListExpr):
             return tuple(self.value(i, scope, None) for i in e.items)
         if isinstance(e, ast.BinOp):
@@ -479,7 +479,7 @@ class Elaborator:
             self.error("resource", f"the model has more than {MAX_NODES:,} nodes", c.span)
             raise _Failed
         args = tuple((x.name, vals[x.name]) for x in op.args if x.kind != "ref")  # declaration order
-        line = _line(self.spec, c.span)
+        line = _line(c.span)
         node = Node(name, op.name, args, tuple(inputs), TensorType(out, op.output_dtype), c.span, params, macs, line)
         self.nodes.append(node)
         self.types[name] = node.type
@@ -508,7 +508,7 @@ def _span(e: ast.Expr) -> Span:
     return e.span
 
 
-def _line(spec: Spec, span: Span | None) -> str:
+def _line(span: Span | None) -> str:
     """``file.yaml:7``: where a node came from, for comments in emitted code."""
     if span is None or span.line < 1:
         return ""

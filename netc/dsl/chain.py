@@ -212,12 +212,20 @@ def parse_call(text: str, to_span: OffsetMapper | None = None) -> ast.Call:
     return chain.steps[0].call
 
 
+_WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+
+def word_value(name: str) -> object:
+    """A bare word's value: true/false/none (any case), else the word itself (e.g. ``same``)."""
+    return _WORDS.get(name.lower(), name)
+
+
 def literal(e: ast.Expr) -> object:
     """Value of a constant expression (no block parameters): numbers, strings, words, lists."""
     if isinstance(e, ast.Num | ast.Str):
         return e.value
     if isinstance(e, ast.Word):
-        return {"true": True, "false": False, "none": None, "null": None}.get(e.name.lower(), e.name)
+        return word_value(e.name)
     if isinstance(e, ast.ListExpr):
         return [literal(i) for i in e.items]
     if isinstance(e, ast.BinOp):
