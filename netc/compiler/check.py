@@ -1,10 +1,11 @@
-"""The front end as one function: spec text → checked Program (no torch)."""
+"""``netc check``'s entry points over the one front end (:mod:`netc.compiler.frontend`): files, text, ``--param``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from netc.compiler.elaborate import DEFAULT_MAX_PARAMS, elaborate
+from netc.compiler.elaborate import DEFAULT_MAX_PARAMS
+from netc.compiler.frontend import Checked, front_end
 from netc.compiler.ir import Program
 from netc.diagnostics import SpecError, Span
 
@@ -33,27 +34,23 @@ def read_source(path: str | Path) -> bytes:
 
 def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS,
                params: dict[str, object] | None = None) -> Program:
-    """Parse, validate, elaborate and shape-check a spec; raises SpecError with every diagnostic.
+    """The checked Program of a spec (train: block included); raises SpecError with every diagnostic.
 
     ``params`` override the spec's ``params:`` defaults.
     """
-    from netc.dsl.spec import read_spec
-
-    spec = read_spec(text, file, overrides=params)
-    program = elaborate(spec, max_params)
-    if program.train is not None:
-        # The train: block is checked as deeply as `netc train` would (names of losses,
-        # optimizers, metrics, their arguments), with spans into the spec; no torch needed.
-        from netc.runner.cli import train_config
-
-        train_config(program, root=spec.root)
-    return program
+    return front_end(text, file, params=params, max_params=max_params).program
 
 
 def check_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,
                params: dict[str, object] | None = None) -> Program:
     """:func:`check_text` on a file."""
     return check_text(read_source(path), str(path), max_params, params)
+
+
+def front_end_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,
+                   params: dict[str, object] | None = None) -> Checked:
+    """:func:`~netc.compiler.frontend.front_end` on a file: program and train config."""
+    return front_end(read_source(path), str(path), params=params, max_params=max_params)
 
 
 def parse_param_overrides(items: list[str]) -> dict[str, object]:

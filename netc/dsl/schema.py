@@ -71,7 +71,7 @@ def build_schema() -> dict[str, Any]:
     """Generate the spec schema from the registry (and the runner's train-block schema)."""
     import netc.compiler.ops  # noqa: F401  registers the built-in ops
     from netc.compiler.registry import REGISTRY
-    from netc.runner.config import json_schema as train_schema
+    from netc.compiler.train.config import json_schema as train_schema
 
     ops = REGISTRY.all()
     op_names = sorted(REGISTRY.names())

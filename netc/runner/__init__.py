@@ -1,9 +1,9 @@
 """The runner: data, objectives, metrics, checkpoints and the training loop.
 
-Public API (re-exported lazily, so ``import netc.runner.config`` -- which the
-front end uses for the ``train:`` schema -- never imports torch or numpy):
+Public API (re-exported lazily, so importing one submodule never imports the rest;
+the ``train:`` config and vocabulary names live torch-free in ``netc.compiler.train``):
 
-    TrainConfig, json_schema            config.py     the typed ``train:`` block
+    TrainConfig, json_schema            config.py     the typed ``train:`` block (re-export)
     load_data, Dataset, Split           data.py       sources -> checked, split, normalised tensors
     fit, evaluate, predict, FitResult   loop.py       the training loop and its siblings
     fit_gan, generate                   gan.py        adversarial training (generator + discriminator)

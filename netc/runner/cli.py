@@ -13,9 +13,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netc.diagnostics import Span, UsageError
+from netc.compiler.train.config import train_config, train_spans
+from netc.diagnostics import UsageError
+
+if TYPE_CHECKING:
+    from netc.compiler.frontend import Checked
 
 EXIT_OK = 0
 
@@ -40,60 +44,15 @@ def inputs_of(graph) -> list[tuple[str, tuple[Any, ...], str]]:
     return [(i.name, tuple(i.type.shape[1:]), i.type.dtype) for i in graph.inputs]
 
 
-def train_spans(source: str, file: str, root=None) -> dict[str, Span]:
-    """Spans of every key under ``train:`` ('train.split.val' -> value, 'train.split.val:key' -> key).
+def _checked(file: str, params: list[str] | None) -> Checked:
+    """The front end on a spec file with ``--param`` items: program and train config."""
+    from netc.compiler.check import front_end_file, parse_param_overrides
 
-    ``root`` is the already-loaded YAML tree when the caller has it (the front end does).
-    """
-    from netc.diagnostics import SpecError
-    from netc.dsl.yamlload import YMap, YSeq, load_yaml
-
-    spans: dict[str, Span] = {}
-    if root is None:
-        try:
-            root = load_yaml(source, file)
-        except SpecError:  # the front end has already reported YAML problems
-            return spans
-
-    def walk(node, path: str) -> None:
-        if isinstance(node, YMap):
-            for k, v in node.items:
-                p = f"{path}.{k.value}"
-                spans[p] = k.span if isinstance(v, YMap) else v.span
-                spans[p + ":key"] = k.span
-                walk(v, p)
-        elif isinstance(node, YSeq):
-            for i, v in enumerate(node.items):
-                spans[f"{path}[{i}]"] = v.span
-
-    if isinstance(root, YMap) and root.get("train") is not None:
-        spans["train"] = root.key_node("train").span  # type: ignore[union-attr]
-        walk(root.get("train"), "train")
-    return spans
-
-
-def train_config(program, sets: list[str] | None = None, device: str | None = None, root=None):
-    """The spec's ``train:`` block as a TrainConfig (errors point into the spec), with --set/--device."""
-    from netc.diagnostics import SpecError
-    from netc.runner.config import TrainConfig
-
-    try:
-        cfg = TrainConfig.from_dict(program.train or {}, spans=train_spans(program.source, program.file, root))
-    except SpecError as e:
-        e.source = program.source  # render the spec line under the message
-        raise
-    if sets:
-        cfg = cfg.apply_overrides(sets)
-    if device:
-        cfg = cfg.apply_overrides([f"train.device={device}"])
-    return cfg
+    return front_end_file(file, params=parse_param_overrides(params) if params else None)
 
 
 def _program(file: str, params: list[str] | None):
-    from netc.compiler.check import check_file, parse_param_overrides
-
-    overrides = parse_param_overrides(params) if params else None
-    return check_file(file, params=overrides) if overrides else check_file(file)
+    return _checked(file, params).program
 
 
 def _build(program, model_name: str | None = None):
@@ -160,12 +119,13 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError(f"{', '.join(launcher)} only apply with --nproc-per-node",
                          hint="add --nproc-per-node N (processes per machine), e.g. --nproc-per-node 8")
     # 1. check the spec and read its train: block (+ --set, --device)
-    program = _program(args.file, getattr(args, "params", None))
+    checked = _checked(args.file, getattr(args, "params", None))
+    program = checked.program
     from netc.runner.gan import is_gan
 
     gan = is_gan(program.graphs)
     graph = program.graphs["discriminator"] if gan else _supervised_graph(program)
-    cfg = train_config(program, args.sets, args.device)
+    cfg = checked.train_config(args.sets, args.device)
     dist = distributed.init(resolve_device(cfg.device))  # one process, or a torchrun worker joining its group
     # 2. the run directory: fresh, forced, the one being resumed, or (after a torchrun restart) the job's own
     run_dir = Path(args.out or args.resume or Path("runs") / program.name)
@@ -199,7 +159,7 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
               optimize: bool = False):
     """(model with trained weights, graph inputs, train config, preprocess info or None) for a run or checkpoint."""
     from netc.runner.checkpoint import load_weights, resolve_dir
-    from netc.runner.config import TrainConfig
+    from netc.compiler.train.config import TrainConfig
 
     path = Path(target)
     if not path.exists():
@@ -218,7 +178,8 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
         raise UsageError(f"{target}: no run directory around this checkpoint, so the model is unknown",
                          hint="pass --spec SPEC.yaml (the spec it was trained with)")
     meta = json.loads((run_dir / "run.json").read_text()) if run_dir and (run_dir / "run.json").exists() else {}
-    program = _program(spec_file, meta.get("params"))
+    checked = _checked(spec_file, meta.get("params"))
+    program = checked.program
     graph = _supervised_graph(program)
     if run_dir is not None and not spec:
         saved = json.loads((run_dir / "config.json").read_text())
@@ -226,7 +187,7 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
         preprocess = saved.get("preprocess")
         cfg = cfg.apply_overrides(list(sets or []) + ([f"train.device={device}"] if device else []))
     else:
-        cfg = train_config(program, sets, device)
+        cfg = checked.train_config(sets, device)
         preprocess = json.loads((run_dir / "config.json").read_text()).get("preprocess") if run_dir else None
     if path == run_dir:
         weights = resolve_dir(run_dir / "best") if (run_dir / "best").exists() else resolve_dir(run_dir / "last")
@@ -386,3 +347,7 @@ def _predict_gan(run_dir: Path, args: argparse.Namespace) -> int:
         np.save(args.output, samples.numpy())
     print(f"wrote {len(samples)} samples to {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+__all__ = ["format_eval", "inputs_of", "passive_omp_wait", "read_inputs", "run_eval", "run_predict", "run_train",
+           "train_config", "train_spans"]

@@ -1,36 +1,27 @@
 """Metrics over a whole split, computed once from collected outputs (numpy, on CPU).
 
-One table, ``METRICS``, names every scalar metric with its task and whether
-larger is better; the JSON Schema enum and early stopping's "auto" mode both
-come from it. Definitions follow scikit-learn's (macro averages over the labels
-that occur in the targets or predictions, one-vs-rest macro AUC, uniform
-average over regression outputs) and the tests compare against it.
+The names (task, direction) are declared torch- and numpy-free in
+``netc.compiler.train.metrics``; ``METRICS`` here attaches each one's function.
+Definitions follow scikit-learn's (macro averages over the labels that occur in
+the targets or predictions, one-vs-rest macro AUC, uniform average over
+regression outputs) and the tests compare against it.
 
-numpy is imported inside the functions so that ``config.py`` can read the
-table without paying for numpy at ``netc check`` time.
+numpy is imported inside the functions.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from netc.compiler.train import metrics as declared
+from netc.compiler.train.metrics import DEFAULT_METRICS, Metric, mode_of
+from netc.compiler.train.registry import implement
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A scalar metric: its task, its direction and how to compute it."""
-
-    name: str
-    doc: str
-    task: str  # "classification" (class ids + probabilities) or "regression" (real values)
-    mode: str  # "max" if larger is better, "min" otherwise
-    fn: Callable[..., float] = field(repr=False)
-    needs_probs: bool = False  # uses class probabilities, not just predicted ids
 
 
 @dataclass
@@ -153,27 +144,10 @@ def r2(o: Outputs) -> float:
     return _per_output(o, _r2)
 
 
-METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("accuracy", "fraction of samples whose predicted class is the true class", "classification",
-           "max", accuracy),
-    Metric("precision", "macro-averaged precision", "classification", "max", _macro("precision")),
-    Metric("recall", "macro-averaged recall", "classification", "max", _macro("recall")),
-    Metric("f1", "macro-averaged F1 score", "classification", "max", _macro("f1")),
-    Metric("auc_roc", "area under the ROC curve (one-vs-rest macro for several classes)", "classification",
-           "max", auc_roc, needs_probs=True),
-    Metric("mse", "mean squared error (original units)", "regression", "min", mse),
-    Metric("mae", "mean absolute error (original units)", "regression", "min", mae),
-    Metric("rmse", "root mean squared error (original units)", "regression", "min", rmse),
-    Metric("r2", "coefficient of determination", "regression", "max", r2),
-]}
-
-DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["rmse", "mae"]}
-
-
-def mode_of(name: str) -> str:
-    """'min' or 'max': the direction in which ``name`` (a metric or 'loss') improves."""
-    m = METRICS.get(name)
-    return m.mode if m else "min"
+METRICS: dict[str, Metric] = implement(declared.METRICS, "fn", {
+    "accuracy": accuracy, "precision": _macro("precision"), "recall": _macro("recall"), "f1": _macro("f1"),
+    "auc_roc": auc_roc, "mse": mse, "mae": mae, "rmse": rmse, "r2": r2,
+})
 
 
 def compute(o: Outputs, names: list[str]) -> dict[str, float]:
@@ -194,3 +168,7 @@ def report(o: Outputs, class_names: list[str] | None = None) -> dict:
                       for c in range(o.num_classes)},
         "confusion_matrix": confusion_matrix(o.y, o.pred, o.num_classes).tolist(),
     }
+
+
+__all__ = ["DEFAULT_METRICS", "METRICS", "Metric", "Outputs", "accuracy", "auc_roc", "binary_auc", "compute",
+           "confusion_matrix", "mae", "mode_of", "mse", "per_class", "r2", "report", "rmse"]

@@ -1,27 +1,26 @@
-"""Losses, optimizers and learning-rate schedules: one table each, keyed by name.
+"""The torch builders of losses, optimizers and learning-rate schedules, one per declared name.
 
-Each entry declares the keyword arguments it accepts (``registry.Param``); the
-``train:`` block names them as call strings (``adam(lr=1e-3)``) and
-``registry.resolve`` binds them. Torch is imported inside the builders only, so
-the tables (and the JSON Schema derived from them) load without torch.
+The names and their arguments are declared once, torch-free, in
+``netc.compiler.train.objectives`` (what ``netc check`` validates against); this
+module attaches a builder to each entry. Torch is imported inside the builders.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from netc.compiler.train import objectives as declared
+from netc.compiler.train.objectives import (
+    LossEntry,
+    ScheduleEntry,
+    resolve_loss,
+    resolve_optimizer,
+    resolve_schedule,
+)
+from netc.compiler.train.registry import REQUIRED, Bound, Entry, implement
 from netc.diagnostics import SpecError
-from netc.runner.registry import REQUIRED, Bound, Entry, Param, resolve
 
 # ---------------------------------------------------------------- losses
-
-@dataclass(frozen=True)
-class LossEntry(Entry):
-    """A loss: ``task`` says what the targets are (class ids, 0/1 labels, real values)."""
-
-    task: str = "classification"  # classification | binary | regression
-
 
 def _cross_entropy(label_smoothing: float, sequence: bool = False):
     import torch.nn.functional as F
@@ -59,23 +58,14 @@ def _huber(delta: float, sequence: bool = False):
     return lambda out, y: F.huber_loss(out, y, delta=delta)
 
 
-LOSSES: dict[str, LossEntry] = {e.name: e for e in [
-    LossEntry("cross_entropy", "softmax cross-entropy on class logits (targets: class ids)",
-              {"label_smoothing": Param(0.0, float, "mix this much of the uniform distribution into targets")},
-              _cross_entropy, task="classification"),
-    LossEntry("bce", "binary cross-entropy on logits (targets: 0/1, one output per label)", {}, _bce,
-              task="binary"),
-    LossEntry("mse", "mean squared error", {}, _mse, task="regression"),
-    LossEntry("mae", "mean absolute error (L1)", {}, _mae, task="regression"),
-    LossEntry("huber", "Huber loss: squared below delta, linear above",
-              {"delta": Param(1.0, float, "where the loss turns from quadratic to linear")}, _huber,
-              task="regression"),
-]}
+LOSSES: dict[str, LossEntry] = implement(declared.LOSSES, "build", {
+    "cross_entropy": _cross_entropy, "bce": _bce, "mse": _mse, "mae": _mae, "huber": _huber,
+})
 
 
 def build_loss(bound: Bound, sequence: bool = False):
     """A ``loss(outputs, targets) -> scalar`` callable for a resolved loss call."""
-    return bound.entry.build(**bound.kwargs, sequence=sequence)
+    return LOSSES[bound.name].build(**bound.kwargs, sequence=sequence)
 
 
 # ---------------------------------------------------------------- optimizers
@@ -115,46 +105,17 @@ def _rmsprop(params, **kw):
     return torch.optim.RMSprop(params, **kw)
 
 
-_LR = "learning rate"
-_WD = "L2 penalty (decoupled for adamw)"
-OPTIMIZERS: dict[str, Entry] = {e.name: e for e in [
-    Entry("sgd", "stochastic gradient descent, optionally with (Nesterov) momentum", {
-        "lr": Param(0.01, float, _LR), "momentum": Param(0.0, float, "momentum factor"),
-        "nesterov": Param(False, bool, "use Nesterov momentum"),
-        "weight_decay": Param(0.0, float, _WD), "dampening": Param(0.0, float, "dampening for momentum"),
-    }, _sgd),
-    Entry("adam", "Adam", {
-        "lr": Param(1e-3, float, _LR), "betas": Param([0.9, 0.999], list, "moment decay rates"),
-        "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.0, float, _WD),
-        "amsgrad": Param(False, bool, "use the AMSGrad variant"),
-    }, _adam),
-    Entry("adamw", "Adam with decoupled weight decay", {
-        "lr": Param(1e-3, float, _LR), "betas": Param([0.9, 0.999], list, "moment decay rates"),
-        "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.01, float, _WD),
-        "amsgrad": Param(False, bool, "use the AMSGrad variant"),
-    }, _adamw),
-    Entry("rmsprop", "RMSprop", {
-        "lr": Param(0.01, float, _LR), "alpha": Param(0.99, float, "smoothing constant"),
-        "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.0, float, _WD),
-        "momentum": Param(0.0, float, "momentum factor"), "centered": Param(False, bool, "centered RMSprop"),
-    }, _rmsprop),
-]}
+OPTIMIZERS: dict[str, Entry] = implement(declared.OPTIMIZERS, "build", {
+    "sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop,
+})
 
 
 def build_optimizer(bound: Bound, params):
     """A torch optimizer over ``params`` for a resolved optimizer call."""
-    return bound.entry.build(params, **bound.kwargs)
+    return OPTIMIZERS[bound.name].build(params, **bound.kwargs)
 
 
 # ---------------------------------------------------------------- schedules
-
-@dataclass(frozen=True)
-class ScheduleEntry(Entry):
-    """A learning-rate schedule: ``interval`` says whether it steps per batch or per epoch."""
-
-    interval: str = "epoch"  # "step": after every optimizer step; "epoch": after validation
-    needs_metric: bool = False  # step(val_loss) instead of step()
-
 
 def _step(opt, *, epochs, steps_per_epoch, step_size, gamma):
     import torch
@@ -205,46 +166,14 @@ def _plateau(opt, *, epochs, steps_per_epoch, patience, factor, min_lr):
                                                       min_lr=min_lr)
 
 
-SCHEDULES: dict[str, ScheduleEntry] = {e.name: e for e in [
-    ScheduleEntry("step", "multiply the learning rate by gamma every step_size epochs", {
-        "step_size": Param(10, int, "epochs between decays"), "gamma": Param(0.1, float, "decay factor"),
-    }, _step),
-    ScheduleEntry("exponential", "multiply the learning rate by gamma after every epoch", {
-        "gamma": Param(0.95, float, "decay factor per epoch"),
-    }, _exponential),
-    ScheduleEntry("cosine", "linear warm-up, then cosine decay to min_lr, updated every step", {
-        "warmup": Param(0.0, float, "warm-up length in epochs"),
-        "min_lr": Param(0.0, float, "learning rate at the end"),
-    }, _cosine, interval="step"),
-    ScheduleEntry("onecycle", "one-cycle policy (rise to max_lr, then anneal), updated every step", {
-        "max_lr": Param(None, float, "peak learning rate (default: 10x the optimizer's lr)", optional=True),
-        "pct_start": Param(0.3, float, "fraction of steps spent rising"),
-        "div_factor": Param(25.0, float, "initial lr = max_lr / div_factor"),
-        "final_div_factor": Param(1e4, float, "final lr = initial lr / final_div_factor"),
-    }, _onecycle, interval="step"),
-    ScheduleEntry("plateau", "divide the learning rate when validation loss stops improving", {
-        "patience": Param(2, int, "epochs without improvement before reducing"),
-        "factor": Param(0.1, float, "multiplier applied on a plateau"),
-        "min_lr": Param(0.0, float, "lower bound"),
-    }, _plateau, needs_metric=True),
-]}
+SCHEDULES: dict[str, ScheduleEntry] = implement(declared.SCHEDULES, "build", {
+    "step": _step, "exponential": _exponential, "cosine": _cosine, "onecycle": _onecycle, "plateau": _plateau,
+})
 
 
 def build_schedule(bound: Bound, optimizer, *, epochs: int, steps_per_epoch: int):
     """A torch LR scheduler for a resolved schedule call."""
-    return bound.entry.build(optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, **bound.kwargs)
-
-
-def resolve_loss(text: str, where: str = "train.loss", span=None) -> Bound:
-    return resolve(text, LOSSES, "loss", where=where, span=span)
-
-
-def resolve_optimizer(text: str, where: str = "train.optimizer", span=None) -> Bound:
-    return resolve(text, OPTIMIZERS, "optimizer", where=where, span=span)
-
-
-def resolve_schedule(text: str, where: str = "train.schedule", span=None) -> Bound:
-    return resolve(text, SCHEDULES, "schedule", where=where, span=span)
+    return SCHEDULES[bound.name].build(optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, **bound.kwargs)
 
 
 __all__ = [

@@ -1,164 +1,19 @@
-"""Named factories with declared arguments, and the one resolver for call strings.
-
-Every table of the runner (losses, optimizers, schedules, metrics, data sources)
-maps a name to an entry that declares the keyword arguments it accepts. A call
-string from the ``train:`` block such as ``adam(lr=1e-3)`` is parsed with the
-chain grammar and checked against that declaration here, so a misspelt name or
-argument gets a "did you mean" hint in exactly one place.
-
-This module (like ``config.py``) imports neither torch nor numpy: ``netc check``
-validates the ``train:`` block at editor speed.
-"""
+"""Re-export: the vocabulary registry lives, torch-free, in :mod:`netc.compiler.train.registry`."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from netc.compiler.train.registry import (
+    REQUIRED,
+    Bound,
+    Entry,
+    Param,
+    call_schema,
+    did_you_mean,
+    implement,
+    one_of,
+    resolve,
+    type_name,
+)
 
-from netc.diagnostics import Span, SpecError
-
-REQUIRED = object()  # default of a parameter the call must give
-
-
-@dataclass(frozen=True)
-class Param:
-    """One keyword argument of a factory: default and expected type."""
-
-    default: object = REQUIRED  # REQUIRED, or the value used when the call omits it
-    kind: type = float  # bool, int, float, str or list; an int is accepted where a float is expected
-    doc: str = ""  # one line for generated docs
-    optional: bool = False  # None is accepted (e.g. "use a value derived elsewhere")
-
-    def convert(self, value: object) -> tuple[bool, object]:
-        """(True, value converted to ``kind``) or (False, None) when the type is wrong."""
-        if value is None:
-            return self.optional, None
-        if self.kind is bool:
-            return isinstance(value, bool), value
-        if isinstance(value, bool):
-            return False, None
-        if self.kind is float and isinstance(value, int | float):
-            return True, float(value)
-        if self.kind is list and isinstance(value, list):
-            return True, list(value)
-        return isinstance(value, self.kind), value
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A named factory: what the name means, the arguments it takes, how to build it."""
-
-    name: str
-    doc: str
-    params: Mapping[str, Param] = field(default_factory=dict)
-    build: Callable[..., object] | None = None  # called with the bound keyword arguments (and context)
-
-
-def type_name(kind: type) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list"}.get(kind, kind.__name__)
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str | None:
-    """A 'did you mean X?' hint for a near miss, or None."""
-    prefix = sorted(c for c in choices if c.startswith(word) or word.startswith(c))
-    close = prefix[:1] or difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
-
-
-def one_of(choices) -> str:
-    return ", ".join(sorted(choices))
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A resolved call: the table entry and every argument with defaults filled in."""
-
-    entry: Entry
-    kwargs: dict[str, object]
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
-        return f"{self.entry.name}({args})"
-
-
-def resolve(text: str, table: Mapping[str, Entry], what: str, *, where: str,
-            span: Span | None = None) -> Bound:
-    """Parse ``name(args)`` and bind it against ``table``; errors name ``where`` (e.g. train.loss)."""
-    from netc.dsl.chain import call_literal, parse_call
-
-    if not isinstance(text, str) or not text.strip():
-        raise SpecError(f"{where} must be a call string like name(arg=value), got {text!r}", span,
-                        f"choose a {what} from: {one_of(table)}", kind="schema")
-    try:
-        name, args, kwargs = call_literal(parse_call(text.strip()))
-    except SpecError as e:
-        raise SpecError(f"{where}: cannot parse {text!r}: {e.diagnostics[0].message}", span,
-                        e.hint or f"write it like {next(iter(table))}(arg=value)", kind="syntax") from None
-    entry = table.get(name) or table.get(name.lower())
-    if entry is None:
-        hint = did_you_mean(name, list(table))
-        hint = f"{hint} " if hint else ""
-        raise SpecError(f"{where}: unknown {what} '{name}'", span,
-                        f"{hint}known {what}s: {one_of(table)}", kind="name")
-    params = list(entry.params)
-    if len(args) > len(params):
-        raise SpecError(f"{where}: {entry.name} takes at most {len(params)} positional argument(s), "
-                        f"got {len(args)}", span, _signature_hint(entry), kind="arg")
-    given: dict[str, object] = dict(zip(params, args))
-    for key, value in kwargs.items():
-        if key not in entry.params:
-            hint = did_you_mean(key, params)
-            raise SpecError(f"{where}: {entry.name} has no argument '{key}'", span,
-                            f"{hint + ' ' if hint else ''}{_signature_hint(entry)}", kind="arg")
-        if key in given:
-            raise SpecError(f"{where}: {entry.name} got '{key}' twice", span, _signature_hint(entry),
-                            kind="arg")
-        given[key] = value
-    bound: dict[str, object] = {}
-    for key, p in entry.params.items():
-        if key not in given:
-            if p.default is REQUIRED:
-                raise SpecError(f"{where}: {entry.name} needs the argument '{key}'", span,
-                                f"e.g. {entry.name}({key}=...); {_signature_hint(entry)}", kind="arg")
-            bound[key] = p.default
-            continue
-        ok, value = p.convert(given[key])
-        if not ok:
-            raise SpecError(f"{where}: {entry.name}({key}=...) expects {type_name(p.kind)}, "
-                            f"got {given[key]!r}", span, _signature_hint(entry), kind="arg")
-        bound[key] = value
-    return Bound(entry, bound)
-
-
-def _signature_hint(entry: Entry) -> str:
-    if not entry.params:
-        return f"{entry.name} takes no arguments"
-    parts = []
-    for k, p in entry.params.items():
-        parts.append(k if p.default is REQUIRED else f"{k}={p.default!r}")
-    return f"signature: {entry.name}({', '.join(parts)})"
-
-
-def _example_call(table: Mapping[str, Entry]) -> str:
-    e = next((e for e in table.values() if e.params), next(iter(table.values())))
-    k, p = next(iter(e.params.items()), ("", None))
-    return f"{e.name}({k}={p.default!r})" if p is not None else f"{e.name}()"
-
-
-def call_schema(table: Mapping[str, Entry], description: str, nullable: bool = False) -> dict:
-    """JSON Schema for a call-string field: a bare name from the table, or name(...)."""
-    names = sorted(table)
-    alts: list[dict] = [
-        {"type": "string", "enum": names, "description": "a name with default arguments"},
-        {"type": "string", "pattern": r"^\s*(" + "|".join(names) + r")\s*\(.*\)\s*$",
-         "description": "a call with arguments, e.g. " + _example_call(table)},
-    ]
-    if nullable:
-        alts.append({"type": "null", "description": "not used"})
-    return {"description": description, "anyOf": alts}
+__all__ = ["REQUIRED", "Bound", "Entry", "Param", "call_schema", "did_you_mean", "implement", "one_of", "resolve",
+           "type_name"]

@@ -1,4 +1,4 @@
-"""Data sources: one reader per format, registered by name in ``SOURCES``.
+"""Data sources: one reader per format, attached by name to the declared ``SOURCES``.
 
 A reader turns ``train.data`` into a :class:`Raw` of numpy arrays (samples and
 targets, plus the source's own test set if it ships one, or a 1-D series for
@@ -7,24 +7,27 @@ forecasting sources). Splitting, normalisation and tensors happen in
 here ever unpickles arbitrary objects (CIFAR-10's pickled batches go through a
 restricted unpickler that only rebuilds numpy arrays).
 
-numpy and the format libraries are imported inside the readers so the table
-itself loads at ``netc check`` speed.
+The names and what each source needs are declared in
+``netc.compiler.train.sources`` (what ``netc check`` validates against); numpy and
+the format libraries are imported inside the readers.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netc.compiler.train import sources as declared
+from netc.compiler.train.registry import did_you_mean, implement
+from netc.compiler.train.sources import Source, infer_source
 from netc.diagnostics import DataError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from netc.runner.config import DataConfig
+    from netc.compiler.train.config import DataConfig
 
 Inputs = list[tuple[str, tuple[Any, ...], str]]  # (name, per-sample shape, dtype) as declared by the spec
 
@@ -42,20 +45,6 @@ class Raw:
     origin: str = ""  # for messages: file or data set name
 
 
-@dataclass(frozen=True)
-class Source:
-    """A named data source: what it is, what it needs, how to read it."""
-
-    name: str
-    doc: str
-    read: Callable[[DataConfig, Inputs], Raw] = field(repr=False)
-    task: str = "classification"  # classification | regression | any (decided by the loss / targets)
-    needs_path: bool = False
-    series: bool = False  # 1-D series cut into windows, split chronologically
-    normalize: str = "standard"  # default of train.normalize
-    example: str = ""  # example path for hints
-
-
 # ---------------------------------------------------------------- helpers
 
 def _need(path: str | None, what: str) -> Path:
@@ -66,25 +55,6 @@ def _need(path: str | None, what: str) -> Path:
         raise DataError(f"data file not found: {path}",
                         hint="check train.data.path (relative paths are resolved from the working directory)")
     return p
-
-
-def infer_source(path: str) -> str:
-    """Guess the source of ``data: <path>`` from the file name or directory contents."""
-    p = Path(path).expanduser()
-    name = p.name.lower()
-    if name.endswith(".npz"):
-        return "npz"
-    if name.endswith((".csv", ".csv.gz")):
-        return "csv"
-    if "ubyte" in name or name.endswith(".idx"):
-        return "idx"
-    if p.is_dir():
-        names = {c.name for c in p.iterdir()}
-        if "data_batch_1" in names or "test_batch" in names:
-            return "cifar10"
-        if any("ubyte" in n for n in names):
-            return "idx"
-    return "folder"
 
 
 # ---------------------------------------------------------------- embedded data
@@ -317,8 +287,6 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     header = [h.strip() for h in rows[0]]
     label = cfg.label or header[-1]
     if label not in header:
-        from netc.runner.registry import did_you_mean
-
         hint = did_you_mean(label, header)
         raise DataError(f"{p}: no column '{label}' (columns: {', '.join(header)})",
                         hint=f"{hint + ' ' if hint else ''}set train.data.label to the target column")
@@ -396,20 +364,10 @@ def _folder(cfg: DataConfig, inputs: Inputs) -> Raw:
     return Raw(x=np.stack(xs), y=np.array(ys, dtype=np.int64), class_names=classes, origin=str(p))
 
 
-SOURCES: dict[str, Source] = {s.name: s for s in [
-    Source("digits", "8x8 handwritten digits from scikit-learn (1797 samples, 10 classes, embedded)", _digits),
-    Source("sunspots", "yearly sunspot activity 1700-2008 from statsmodels (forecasting, embedded)", _sunspots,
-           task="regression", series=True),
-    Source("co2", "weekly Mauna Loa CO2 1958-2001 from statsmodels, gaps interpolated (forecasting, embedded)",
-           _co2, task="regression", series=True),
-    Source("idx", "MNIST-style IDX files (train-images-idx3-ubyte[.gz] etc.)", _idx, needs_path=True,
-           normalize="minmax", example="data/mnist"),
-    Source("cifar10", "CIFAR-10 python batches (data_batch_1..5, test_batch)", _cifar10, needs_path=True,
-           normalize="minmax", example="data/cifar-10-batches-py"),
-    Source("npz", "numpy .npz with arrays x and y (names configurable)", _npz, task="any", needs_path=True,
-           example="data/train.npz"),
-    Source("csv", "CSV with a header row: numeric feature columns and a label column", _csv, task="any",
-           needs_path=True, example="data/train.csv"),
-    Source("folder", "image folders, one subfolder per class (PNG/JPEG, resized to the declared input)",
-           _folder, needs_path=True, normalize="minmax", example="data/images"),
-]}
+SOURCES: dict[str, Source] = implement(declared.SOURCES, "read", {
+    "digits": _digits, "sunspots": _sunspots, "co2": _co2, "idx": _idx, "cifar10": _cifar10, "npz": _npz,
+    "csv": _csv, "folder": _folder,
+})
+
+
+__all__ = ["SOURCES", "Inputs", "Raw", "SafeUnpickler", "Source", "infer_source", "load_batch", "read_idx"]

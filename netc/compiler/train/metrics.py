@@ -1,0 +1,45 @@
+"""The names of the metrics a run can log: task, direction, and whether they need probabilities.
+
+``train.metrics`` is validated against ``METRICS`` and early stopping's "auto"
+mode reads each metric's direction from it; the runner attaches the numpy
+implementation of each name (``netc.runner.metrics``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scalar metric: its task, its direction and (in the runner) how to compute it."""
+
+    name: str
+    doc: str
+    task: str  # "classification" (class ids + probabilities) or "regression" (real values)
+    mode: str  # "max" if larger is better, "min" otherwise
+    fn: Callable[..., float] | None = field(default=None, repr=False)  # attached by netc.runner.metrics
+    needs_probs: bool = False  # uses class probabilities, not just predicted ids
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("accuracy", "fraction of samples whose predicted class is the true class", "classification", "max"),
+    Metric("precision", "macro-averaged precision", "classification", "max"),
+    Metric("recall", "macro-averaged recall", "classification", "max"),
+    Metric("f1", "macro-averaged F1 score", "classification", "max"),
+    Metric("auc_roc", "area under the ROC curve (one-vs-rest macro for several classes)", "classification",
+           "max", needs_probs=True),
+    Metric("mse", "mean squared error (original units)", "regression", "min"),
+    Metric("mae", "mean absolute error (original units)", "regression", "min"),
+    Metric("rmse", "root mean squared error (original units)", "regression", "min"),
+    Metric("r2", "coefficient of determination", "regression", "max"),
+]}
+
+DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["rmse", "mae"]}
+
+
+def mode_of(name: str) -> str:
+    """'min' or 'max': the direction in which ``name`` (a metric or 'loss') improves."""
+    m = METRICS.get(name)
+    return m.mode if m else "min"

@@ -1,0 +1,108 @@
+"""The names of losses, optimizers and learning-rate schedules, with their declared arguments.
+
+The ``train:`` block names them as call strings (``adam(lr=1e-3)``) and
+``registry.resolve`` binds them against these tables; ``netc check``, the
+language server and the schema read them without torch. The runner attaches the
+torch builders (``netc.runner.objectives``), one per name declared here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netc.compiler.train.registry import Bound, Entry, Param, resolve
+
+
+@dataclass(frozen=True)
+class LossEntry(Entry):
+    """A loss: ``task`` says what the targets are (class ids, 0/1 labels, real values)."""
+
+    task: str = "classification"  # classification | binary | regression
+
+
+@dataclass(frozen=True)
+class ScheduleEntry(Entry):
+    """A learning-rate schedule: ``interval`` says whether it steps per batch or per epoch."""
+
+    interval: str = "epoch"  # "step": after every optimizer step; "epoch": after validation
+    needs_metric: bool = False  # step(val_loss) instead of step()
+
+
+LOSSES: dict[str, LossEntry] = {e.name: e for e in [
+    LossEntry("cross_entropy", "softmax cross-entropy on class logits (targets: class ids)",
+              {"label_smoothing": Param(0.0, float, "mix this much of the uniform distribution into targets")},
+              task="classification"),
+    LossEntry("bce", "binary cross-entropy on logits (targets: 0/1, one output per label)", {},
+              task="binary"),
+    LossEntry("mse", "mean squared error", {}, task="regression"),
+    LossEntry("mae", "mean absolute error (L1)", {}, task="regression"),
+    LossEntry("huber", "Huber loss: squared below delta, linear above",
+              {"delta": Param(1.0, float, "where the loss turns from quadratic to linear")},
+              task="regression"),
+]}
+
+
+_LR = "learning rate"
+_WD = "L2 penalty (decoupled for adamw)"
+OPTIMIZERS: dict[str, Entry] = {e.name: e for e in [
+    Entry("sgd", "stochastic gradient descent, optionally with (Nesterov) momentum", {
+        "lr": Param(0.01, float, _LR), "momentum": Param(0.0, float, "momentum factor"),
+        "nesterov": Param(False, bool, "use Nesterov momentum"),
+        "weight_decay": Param(0.0, float, _WD), "dampening": Param(0.0, float, "dampening for momentum"),
+    }),
+    Entry("adam", "Adam", {
+        "lr": Param(1e-3, float, _LR), "betas": Param([0.9, 0.999], list, "moment decay rates"),
+        "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.0, float, _WD),
+        "amsgrad": Param(False, bool, "use the AMSGrad variant"),
+    }),
+    Entry("adamw", "Adam with decoupled weight decay", {
+        "lr": Param(1e-3, float, _LR), "betas": Param([0.9, 0.999], list, "moment decay rates"),
+        "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.01, float, _WD),
+        "amsgrad": Param(False, bool, "use the AMSGrad variant"),
+    }),
+    Entry("rmsprop", "RMSprop", {
+        "lr": Param(0.01, float, _LR), "alpha": Param(0.99, float, "smoothing constant"),
+        "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.0, float, _WD),
+        "momentum": Param(0.0, float, "momentum factor"), "centered": Param(False, bool, "centered RMSprop"),
+    }),
+]}
+
+
+SCHEDULES: dict[str, ScheduleEntry] = {e.name: e for e in [
+    ScheduleEntry("step", "multiply the learning rate by gamma every step_size epochs", {
+        "step_size": Param(10, int, "epochs between decays"), "gamma": Param(0.1, float, "decay factor"),
+    }),
+    ScheduleEntry("exponential", "multiply the learning rate by gamma after every epoch", {
+        "gamma": Param(0.95, float, "decay factor per epoch"),
+    }),
+    ScheduleEntry("cosine", "linear warm-up, then cosine decay to min_lr, updated every step", {
+        "warmup": Param(0.0, float, "warm-up length in epochs"),
+        "min_lr": Param(0.0, float, "learning rate at the end"),
+    }, interval="step"),
+    ScheduleEntry("onecycle", "one-cycle policy (rise to max_lr, then anneal), updated every step", {
+        "max_lr": Param(None, float, "peak learning rate (default: 10x the optimizer's lr)", optional=True),
+        "pct_start": Param(0.3, float, "fraction of steps spent rising"),
+        "div_factor": Param(25.0, float, "initial lr = max_lr / div_factor"),
+        "final_div_factor": Param(1e4, float, "final lr = initial lr / final_div_factor"),
+    }, interval="step"),
+    ScheduleEntry("plateau", "divide the learning rate when validation loss stops improving", {
+        "patience": Param(2, int, "epochs without improvement before reducing"),
+        "factor": Param(0.1, float, "multiplier applied on a plateau"),
+        "min_lr": Param(0.0, float, "lower bound"),
+    }, needs_metric=True),
+]}
+
+
+def resolve_loss(text: str, where: str = "train.loss", span=None) -> Bound:
+    """Bind a loss call string such as ``cross_entropy(label_smoothing=0.1)``."""
+    return resolve(text, LOSSES, "loss", where=where, span=span)
+
+
+def resolve_optimizer(text: str, where: str = "train.optimizer", span=None) -> Bound:
+    """Bind an optimizer call string such as ``adam(lr=1e-3)``."""
+    return resolve(text, OPTIMIZERS, "optimizer", where=where, span=span)
+
+
+def resolve_schedule(text: str, where: str = "train.schedule", span=None) -> Bound:
+    """Bind a schedule call string such as ``cosine(warmup=1)``."""
+    return resolve(text, SCHEDULES, "schedule", where=where, span=span)
