@@ -25,8 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's LSP client
 
-from netc.lsp.client import LspClient  # noqa: E402
+from lsp_client import LspClient  # noqa: E402
 from netc.lsp.positions import TextIndex, units  # noqa: E402
 
 BAR_MS = 100.0

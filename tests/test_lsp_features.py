@@ -73,6 +73,25 @@ def test_analysis_diagnostics_equal_check_text_and_keep_the_nodes_that_did_build
     assert any(n.op == "Conv2D" for n in a.nodes)  # hover still has the convolution before the error
 
 
+MLP = ROOT / "examples" / "digits_mlp.yaml"
+TRAIN_MISTAKES = [
+    ("optimizer: adam(lr=1e-3, weight_decay=1e-4)", "optimizer: adam(lrr=1e-3)", "has no argument 'lrr'"),
+    ("{monitor: val.loss, patience: 10}", "{monitor: val.acc}", "'val.acc' is not a logged value"),
+]
+
+
+@pytest.mark.parametrize("old, new, message", TRAIN_MISTAKES, ids=["optimizer-arg", "monitor"])
+def test_analysis_reports_train_block_mistakes_exactly_as_check(old, new, message):
+    text = MLP.read_text(encoding="utf-8").replace(old, new)
+    with pytest.raises(SpecError) as err:
+        check_text(text, str(MLP))
+    a = analyze(text, str(MLP))
+    assert not a.ok and a.diagnostics == err.value.diagnostics  # same message, hint and span
+    (d,) = a.diagnostics
+    assert message in d.message and d.span is not None and d.span.line == text[:text.index(new)].count("\n") + 1
+    assert any(n.op == "Dense" for n in a.nodes)  # the model itself still checked: hover keeps working
+
+
 def test_analysis_never_raises():
     for text in ["", "\x00\x01", "model: [", "netc: 1\nmodel: Conv2D(", "\ud800: x", "a: b\n" * 3]:
         a = analyze(text, "/tmp/x.yaml")

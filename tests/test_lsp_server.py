@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from netc.lsp.client import LspClient
+from lsp_client import LspClient
 from netc.lsp.positions import TextIndex, units
 
 RESNET = ROOT / "examples" / "digits_resnet.yaml"
@@ -133,6 +133,29 @@ def test_yaml_and_schema_and_syntax_errors(lsp):
     lsp.change(uri, 9, [{"text": "netc: 1\ninput: [4]\nmodel: Dense(2) ReLU\n"}])
     (d,) = lsp.diagnostics(uri, 9)
     assert _rng(d) == (2, 16, 2, 20) and "separate layers with →" in d["message"]
+
+
+def test_train_block_mistakes_are_reported_as_netc_check_reports_them(lsp):
+    from netc.compiler.check import check_text
+    from netc.diagnostics import SpecError
+
+    mlp = ROOT / "examples" / "digits_mlp.yaml"
+    uri = _uri("lsp_train.yaml")
+    base = mlp.read_text(encoding="utf-8")
+    cases = [base.replace("adam(lr=1e-3, weight_decay=1e-4)", "adam(lrr=1e-3)"),
+             base.replace("{monitor: val.loss, patience: 10}", "{monitor: val.acc}")]
+    for version, text in enumerate(cases, 1):
+        if version == 1:
+            lsp.open(uri, text)
+        else:
+            lsp.change(uri, version, [{"text": text}])
+        with pytest.raises(SpecError) as err:
+            check_text(text, str(mlp))
+        (want,) = err.value.diagnostics
+        (got,) = lsp.diagnostics(uri, version)
+        assert got["message"] == f"{want.message}\nhint: {want.hint}" and got["code"] == want.kind
+        start, end = TextIndex(text).span_range(want.span)
+        assert _rng(got) == (*start, *end)
 
 
 def test_hover_signature_shape_params(lsp):

@@ -1,10 +1,10 @@
 """One check of one document text, kept for the editor: diagnostics plus what hover needs.
 
-:func:`analyze` runs the front end exactly as ``check_text`` does (``read_spec`` then
-the elaborator), with an elaborator that also records, for the editor, every node
-it built (even when another part of the spec fails), each block call's instance
-(output type, parameters) and each named entry's output. Nothing here imports
-torch or pygls.
+:func:`analyze` runs the one front end (:func:`netc.compiler.frontend.front_end`, as
+``netc check`` does, ``train:`` block included), with an elaborator that also records,
+for the editor, every node it built (even when another part of the spec fails), each
+block call's instance (output type, parameters) and each named entry's output.
+Nothing here imports torch or pygls.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netc.compiler.elaborate import Elaborator
+from netc.compiler.frontend import front_end
 from netc.compiler.ir import Node, Program, TensorType
 from netc.diagnostics import Diagnostic, NetcError, Span
-from netc.dsl.spec import BlockDef, Spec, read_spec
+from netc.dsl.spec import BlockDef, Spec
 
 __all__ = ["Analysis", "BlockUse", "EntryResult", "LineMap", "analyze", "contains"]
 
@@ -192,24 +193,25 @@ def analyze(text: str, file: str, version: int | None = None) -> Analysis:
     """Check ``text`` as the spec file ``file``; never raises (a crash becomes a diagnostic)."""
     t0 = time.perf_counter()
     a = Analysis(file, text, version, [])
+    made: list[_Recorder] = []
+
+    def recorder(spec: Spec, max_params: int) -> _Recorder:
+        made.append(_Recorder(spec, max_params))
+        return made[-1]
+
     try:
-        spec = read_spec(text, file)
+        checked = front_end(text, file, elaborator=recorder)
     except NetcError as e:
         a.diagnostics = list(e.diagnostics)
     except Exception as e:  # a bug in the front end: still an answer, never a dead server
         log.exception("netc front end crashed on %s", file)
-        a.diagnostics = [_internal(e)]
+        a.diagnostics = [*(made[0].diags if made else ()), _internal(e)]
     else:
-        a.spec = spec
-        rec = _Recorder(spec)
-        try:
-            a.program = rec.program()
-            a.diagnostics = list(a.program.extra.get("warnings", []))
-        except NetcError as e:
-            a.diagnostics = list(e.diagnostics)
-        except Exception as e:
-            log.exception("netc elaborator crashed on %s", file)
-            a.diagnostics = [*rec.diags, _internal(e)]
+        a.program = checked.program
+        a.diagnostics = list(checked.program.extra.get("warnings", []))
+    if made:  # the spec parsed: keep what the elaborator built, even where it failed
+        rec = made[0]
+        a.spec = rec.spec
         a.nodes = tuple(rec.all_nodes)
         a.block_uses = tuple(rec.uses)
         a.entries = tuple(rec.entry_results)
