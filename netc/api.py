@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netc.compiler.ir import Graph, Program
+from netc.compiler.select import select_model
 from netc.diagnostics import UsageError
 
 if TYPE_CHECKING:
@@ -41,17 +42,8 @@ def load(spec: SpecLike, params: dict[str, object] | None = None) -> Program:
 
 def select(program: Program, model: str | None = None) -> Graph:
     """The graph of ``model``; a multi-model spec must name one."""
-    if model is None:
-        if len(program.graphs) == 1:
-            return program.main
-        if not program.graphs:
-            raise UsageError(f"{program.file} defines only blocks, no model",
-                             hint="add `model:` (or `models:`) to the spec")
-        raise UsageError(f"{program.file} defines {len(program.graphs)} models: {', '.join(program.graphs)}",
-                         hint=f"choose one, e.g. build(spec, model={next(iter(program.graphs))!r})")
-    if model not in program.graphs:
-        raise UsageError(f"no model named {model!r}; {program.file} has: {', '.join(program.graphs) or 'none'}")
-    return program.graphs[model]
+    first = next(iter(program.graphs), "generator")
+    return select_model(program, model, hint=f"e.g. build(spec, model={first!r})")
 
 
 def build(spec: SpecLike | Graph, model: str | None = None, *, train: bool = True,
@@ -62,15 +54,14 @@ def build(spec: SpecLike | Graph, model: str | None = None, *, train: bool = Tru
     ``params`` override the spec's ``params:`` values. The module carries ``netc_graph``
     (the graph it was built from) and ``input_names`` (its inputs in ``forward`` order).
     """
-    from netc.backend.build import build_graph
-    from netc.backend.emit import class_names
+    from netc.backend.build import build_graph, model_class
 
     if isinstance(spec, Graph):
         graph, cname, origin = spec, "Model", ""
     else:
         program = load(spec, params)
         graph = select(program, model)
-        cname, origin = class_names(program)[graph.name], _origin(program)
+        cname, origin = model_class(program, graph.name)
     graph = dataclasses.replace(graph, training=train)
     if passes is not None:
         from netc.backend.optimise import optimise
@@ -94,6 +85,3 @@ def compile_source(program_or_graph: Program | Graph | str | Path, model: str | 
         return program_source(program, [model])
     return program_source(program)
 
-
-def _origin(program: Program) -> str:
-    return Path(program.file).name if program.file not in ("", "<string>") else ""

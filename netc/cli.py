@@ -158,6 +158,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from netc.compiler.check import check_file
+    from netc.compiler.select import select_models
     from netc.compiler.summary import summarize
 
     if args.batch_size < 1:
@@ -165,7 +166,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from netc.compiler.check import parse_param_overrides
 
     prog = check_file(args.file, params=parse_param_overrides(args.params))
-    graphs = _select(prog, args.model)
+    graphs = select_models(prog, args.model, blocks_only_ok=True)
     reports = [summarize(g, args.batch_size) for g in graphs]
     if args.format == "json":
         print(json.dumps(reports[0] if len(reports) == 1 else {r["name"]: r for r in reports}, indent=2))
@@ -175,14 +176,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
         for r in reports:
             print(render_text(r))
     return EXIT_OK
-
-
-def _select(prog, model: str | None):
-    if model is None:
-        return list(prog.graphs.values())
-    if model not in prog.graphs:
-        raise UsageError(f"no model named {model!r}; this spec has: {', '.join(prog.graphs)}")
-    return [prog.graphs[model]]
 
 
 def cmd_ops(args: argparse.Namespace) -> int:

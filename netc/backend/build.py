@@ -12,12 +12,14 @@ import hashlib
 import linecache
 import sys
 import types
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from netc.backend.emit import BackendError, emit_source
-from netc.compiler.ir import Graph
+from netc.backend.emit import BackendError, class_names, emit_source
+from netc.compiler.ir import Graph, Program
+from netc.compiler.select import select_model
 
 _MODULES: dict[str, types.ModuleType] = {}  # generated source → its executed module
 
@@ -54,6 +56,19 @@ def build_graph(graph: Graph, class_name: str = "Model", *, train: bool = True, 
     module.input_names = [i.name for i in graph.inputs]
     module.train(train)
     return module
+
+
+def model_class(program: Program, model: str) -> tuple[str, str]:
+    """(class name, origin file name) of ``model``'s generated class, as ``netc compile`` names it."""
+    origin = Path(program.file).name if program.file not in ("", "<string>") else ""
+    return class_names(program)[model], origin
+
+
+def build_model(program: Program, model: str | None = None, *, train: bool = True) -> nn.Module:
+    """The ``nn.Module`` of one model of a checked program (``model`` may be omitted for a single model)."""
+    graph = select_model(program, model)
+    cname, origin = model_class(program, graph.name)
+    return build_graph(dataclasses.replace(graph, training=train), cname, train=train, origin=origin)
 
 
 def example_inputs(graph: Graph, batch: int = 2, seq: int = 8, seed: int = 0) -> tuple[torch.Tensor, ...]:

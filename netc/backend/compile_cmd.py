@@ -15,6 +15,7 @@ from pathlib import Path
 from netc.backend.emit import BackendError, class_names, program_source
 from netc.backend.optimise import NOT_AVAILABLE, pipeline
 from netc.compiler.ir import Graph, Program
+from netc.compiler.select import select_models
 from netc.diagnostics import UsageError
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -69,17 +70,8 @@ def run_compile(args: argparse.Namespace) -> int:
 
 
 def _models(program: Program, model: str | None, fmt: str) -> list[str]:
-    if not program.graphs:
-        raise UsageError(f"{program.file} defines only blocks, no model: there is nothing to compile",
-                         hint="add `model:` to the spec, or import its blocks from another spec")
-    if model is not None:
-        if model not in program.graphs:
-            raise UsageError(f"no model named {model!r}; {program.file} has: {', '.join(program.graphs)}")
-        return [model]
-    if fmt in ("torchscript", "onnx") and len(program.graphs) > 1:
-        raise UsageError(f"{program.file} defines {len(program.graphs)} models ({', '.join(program.graphs)}); "
-                         f"--format {fmt} exports one", hint=f"add --model {next(iter(program.graphs))}")
-    return list(program.graphs)
+    one = f"--format {fmt} exports one" if fmt in ("torchscript", "onnx") else None
+    return [g.name for g in select_models(program, model, one=one)]
 
 
 def _explain(name: str, graph: Graph) -> None:

@@ -56,18 +56,17 @@ def _program(file: str, params: list[str] | None):
 
 
 def _build(program, model_name: str | None = None):
-    import netc
+    from netc.backend.build import build_model
 
-    return netc.build(program, model_name, train=True)
+    return build_model(program, model_name, train=True)
 
 
 def _supervised_graph(program):
-    if len(program.graphs) != 1:
-        names = ", ".join(program.graphs)
-        raise UsageError(f"{program.file} defines {len(program.graphs)} models ({names}); netc trains one "
-                         "supervised model, or a GAN whose models are named generator and discriminator",
-                         hint="name the two models generator and discriminator, or train each from its own spec")
-    return program.main
+    from netc.compiler.select import select_model
+
+    return select_model(program, one="netc trains one supervised model, or a GAN whose models are named "
+                                     "generator and discriminator",
+                        hint="name the two models generator and discriminator, or train each from its own spec")
 
 
 # ---------------------------------------------------------------- train
