@@ -204,7 +204,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from netc.dsl.schema import schema_text
+    from netc.compiler.schema import schema_text
 
     text = schema_text()
     if args.output:
