@@ -7,7 +7,7 @@
 Conv-BN-ReLU (6 conv blocks, 3×32×32 input, BatchNorm with random running statistics):
 the unoptimised eval module against ``torch.fx.experimental.optimization.fuse``,
 ``torch.jit.optimize_for_inference(torch.jit.script(m))`` and netc -O2
-(``netc.compiler.passes.optimize_module``), at batch 1 and 64, as ratios to unoptimised;
+(``netc.backend.weights.optimize_module``), at batch 1 and 64, as ratios to unoptimised;
 plus -O1 and -O2 without channels_last / lower_maxpool / fuse_activation, to show what each adds.
 Transformer (specs/transformer_primitives.yaml): unoptimised, -O2 without the
 attention pass, and -O2, at batch 1 and 32.
@@ -41,11 +41,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's differential helpers
 
 import netc
+from equivalence import randomize_batchnorm
 from netc.backend.build import example_inputs
-from netc.compiler.passes import PIPELINE, optimize_module
-from netc.compiler.passes.equivalence import randomize_batchnorm
+from netc.backend.weights import optimize_module
+from netc.compiler.passes import PIPELINE
 
 CONV_SPEC = """
 netc: 1

@@ -10,8 +10,9 @@ from conftest import EXAMPLES, ROOT, SPECS, UPDATE_GOLDEN
 
 from netc.compiler.check import check_file, check_text
 from netc.compiler.ir import Graph
-from netc.compiler.passes import PASSES, optimize_module
-from netc.compiler.passes.equivalence import assert_equivalent, unoptimised
+from equivalence import assert_equivalent, unoptimised
+from netc.backend.weights import optimize_module
+from netc.compiler.passes import PASSES
 
 GOLDEN = ROOT / "tests" / "golden" / "passes"
 

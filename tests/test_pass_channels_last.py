@@ -13,9 +13,9 @@ from pass_support import (
     unchanged_in_training,
 )
 
-from netc.compiler.passes import optimize_module
+from equivalence import unoptimised
+from netc.backend.weights import optimize_module
 from netc.compiler.passes.channels_last import channels_last, channels_last_tensors
-from netc.compiler.passes.equivalence import unoptimised
 
 
 @pytest.mark.parametrize(("label", "graph"), CASES, ids=IDS)

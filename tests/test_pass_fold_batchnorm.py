@@ -15,8 +15,8 @@ from pass_support import (
     unchanged_in_training,
 )
 
-from netc.compiler.passes import optimize_module
-from netc.compiler.passes.equivalence import assert_equivalent, unoptimised
+from equivalence import assert_equivalent, unoptimised
+from netc.backend.weights import optimize_module
 from netc.compiler.passes.fold_batchnorm import fold_batchnorm
 
 

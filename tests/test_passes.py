@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from conftest import EXAMPLES, ROOT
+from equivalence import assert_equivalent, unoptimised
 from pass_support import CASES, IDS, eval_graph
 
 import netc
@@ -21,11 +22,10 @@ from netc.compiler.passes import (
     PIPELINE,
     Pass,
     PassError,
-    optimize_module,
     pipeline_names,
     run_pipeline,
 )
-from netc.compiler.passes.equivalence import assert_equivalent, unoptimised
+from netc.backend.weights import optimize_module
 from netc.diagnostics import UsageError
 
 CNN = "input: [3, 8, 8]\nmodel: Conv2D(4, 3) → BatchNorm → ReLU → Dropout(0.1) → Flatten → Dense(2)"

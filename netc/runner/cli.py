@@ -197,7 +197,7 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
     if optimize:
         # Inference uses the optimised graph (BatchNorm folded, dropout removed, fused attention,
         # channels-last), built from the trained weights; outputs equal the training graph's.
-        from netc.compiler.passes import optimize_module
+        from netc.backend.weights import optimize_module
 
         model = optimize_module(model)
     return model, inputs_of(graph), cfg, preprocess

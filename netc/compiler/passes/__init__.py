@@ -3,11 +3,10 @@
 Every pass is a pure function of an inference graph (``graph.training`` is False);
 training graphs pass through unchanged. ``run_pipeline`` runs the passes of an -O
 level (or the passes named), checks the IR after each one, and reports a failing
-pass by name together with the passes run before it. ``optimize_module`` turns a
-trained, unoptimised module into the optimised eval module with the same outputs.
-
-This package never imports torch at import time (``weights`` imports it inside its
-functions), so ``netc compile --format ir -O2`` stays torch-free.
+pass by name together with the passes run before it. The torch side (turning a
+trained, unoptimised module into the optimised eval module with the same outputs,
+``optimize_module``) lives in ``netc.backend.weights``: this package never imports
+torch, so ``netc compile --format ir -O2`` stays torch-free.
 """
 
 from __future__ import annotations
@@ -28,11 +27,9 @@ from netc.compiler.passes import (
     merge_projections,
 )
 from netc.compiler.passes.base import Pass, PassError
-from netc.compiler.passes.weights import convert_weights, finish_module, optimize_module
 from netc.diagnostics import UsageError
 
-__all__ = ["LEVELS", "PASSES", "PIPELINE", "Pass", "PassError", "convert_weights", "finish_module", "optimize_module",
-           "pipeline_names", "run_pipeline", "steps"]
+__all__ = ["LEVELS", "PASSES", "PIPELINE", "Pass", "PassError", "pipeline_names", "run_pipeline", "steps"]
 
 Explain = Callable[[str, Graph], None]
 

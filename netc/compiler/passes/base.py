@@ -2,7 +2,7 @@
 
 A pass that changes weights (folding, merging) also names a ``weights`` rule, and a
 pass that wants a module-level tweak after loading (weight memory layout) a
-``finish`` hook; ``netc.compiler.passes.weights`` calls both. Rules receive and
+``finish`` hook; ``netc.backend.weights`` calls both. Rules receive and
 return plain dicts of tensors, so pass modules never import torch themselves.
 """
 

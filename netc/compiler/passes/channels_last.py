@@ -73,17 +73,6 @@ def channels_last(graph: Graph) -> Graph:
     return splice(graph, out) if out else graph
 
 
-def finish(graph: Graph, module, submodule) -> None:
-    """Store the weights of convolutions that read channels-last tensors channels-last as well."""
-    import torch
-
-    cl = channels_last_tensors(graph)
-    for n in graph.nodes:
-        if n.op in CONVS and n.inputs[0] in cl:
-            conv = submodule(n.name)
-            if conv is not None and conv.weight.dim() == 4:
-                conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
-
-
 PASS = Pass("channels_last", channels_last, level=2,
-            doc="run Conv2D stacks channels-last (NHWC): one layout conversion per stack entry", finish=finish)
+            doc="run Conv2D stacks channels-last (NHWC): one layout conversion per stack entry")
+# its finishing touch (weights stored channels-last) needs torch: netc.backend.weights.store_channels_last

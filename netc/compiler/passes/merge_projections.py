@@ -7,7 +7,7 @@ readers are untouched): one GEMM instead of three (q/k/v Dense(64) over (1, 16, 
 0.83× the latency). Sibling convolutions with equal settings (e.g. the 1×1 reduce
 convolutions of an Inception module) merge the same way along the channel axis when
 ``MERGE_CONVS`` is on. The merged node records ``merged_from=[a, b, ...]``;
-:func:`merge_weights` concatenates their weights and biases.
+:func:`netc.backend.weights.merge_weights` concatenates their weights and biases.
 
 netc's MultiHeadAttention already keeps its q/k/v projections packed in one matrix
 (torch's ``in_proj_weight``); fuse_attention turns it into one Dense.
@@ -16,7 +16,7 @@ netc's MultiHeadAttention already keeps its q/k/v projections packed in one matr
 from __future__ import annotations
 
 from netc.compiler.ir import Graph, Node
-from netc.compiler.passes.base import NodeWeights, Pass, inference_only
+from netc.compiler.passes.base import Pass, inference_only
 from netc.compiler.passes.rewrite import (
     PROVENANCE,
     consumers,
@@ -76,22 +76,6 @@ def merge_projections(graph: Graph) -> Graph:
     return splice(graph, out) if out else graph
 
 
-def merge_weights(before: Graph, after: Graph, weights: NodeWeights) -> NodeWeights:
-    """The merged layer's weight and bias: its members' concatenated along output channels."""
-    import torch
-
-    new = dict(weights)
-    for node in after.nodes:
-        members = node.arg("merged_from")
-        if not members or node.name in weights:
-            continue
-        parts = [weights[m] for m in members]
-        new[node.name] = {k: torch.cat([p[k] for p in parts], 0) for k in parts[0]}
-        for m in members:
-            new.pop(m, None)
-    return new
-
-
 PASS = Pass("merge_projections", merge_projections, level=2,
-            doc="merge sibling Dense (and conv) layers reading one tensor into one layer plus slices",
-            weights=merge_weights)
+            doc="merge sibling Dense (and conv) layers reading one tensor into one layer plus slices")
+# its weight rule (concatenating tensors) needs torch: netc.backend.weights.merge_weights

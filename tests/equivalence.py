@@ -1,6 +1,6 @@
 """Differential checking: the module after some passes computes what the module before did.
 
-Used by the pass tests and ``bench/fusion.py``. BatchNorm layers get non-trivial
+Test support, used by the pass tests and ``bench/fusion.py``. BatchNorm layers get non-trivial
 running statistics first (the defaults, mean 0 and variance 1, would hide a wrong
 fold). torch is imported inside functions only.
 """

@@ -2,8 +2,11 @@
 
 The IR holds no weights, so a pass that changes them (BatchNorm folding, merged
 projections) records where its nodes came from (``folded_from``, ``merged_from``)
-and names a weight rule; this module replays the pipeline pass by pass and applies
-each rule to the weights, keyed by node name. torch is imported inside functions only.
+and has a weight rule: its ``Pass.weights`` when the rule is plain arithmetic on
+tensors, or an entry of ``TORCH_RULES`` here when it needs torch itself (the
+compiler never imports torch). This module replays the pipeline pass by pass and
+applies each rule to the weights, keyed by node name; ``TORCH_FINISH`` likewise
+holds module-level finishing touches (weight memory layout).
 
     fast = optimize_module(trained)          # the runner's eval/predict
     fast(x) ≈ trained.eval()(x)              # within float32 rounding
@@ -14,8 +17,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from netc.backend.emit import MODULE_ATTRS, _unique
 from netc.compiler.ir import Graph
-from netc.compiler.passes.base import NodeWeights, PassError
+from netc.compiler.passes import PASSES, steps
+from netc.compiler.passes.base import FinishHook, NodeWeights, PassError, WeightRule
+from netc.compiler.passes.channels_last import CONVS, channels_last_tensors
 
 if TYPE_CHECKING:
     from torch import nn
@@ -23,8 +29,6 @@ if TYPE_CHECKING:
 
 def node_attrs(graph: Graph) -> dict[str, str]:
     """Node name → attribute of the generated module (the emitter's naming, so state_dict keys match)."""
-    from netc.backend.emit import MODULE_ATTRS, _unique
-
     return _unique([n.name for n in graph.nodes], MODULE_ATTRS)
 
 
@@ -50,13 +54,12 @@ def join_state(graph: Graph, weights: NodeWeights) -> dict[str, Any]:
 def convert_weights(graph: Graph, state_dict: dict[str, Any], level: int | None = 2,
                     names: list[str] | None = None) -> tuple[Graph, dict[str, Any]]:
     """Optimise ``graph`` (as an inference graph) and map its module's ``state_dict`` to the optimised module's."""
-    from netc.compiler.passes import steps
-
     before = dataclasses.replace(graph, training=False)
     weights = split_state(before, state_dict)
     for p, after in steps(before, level, names):
-        if after != before and p.weights is not None:
-            weights = p.weights(before, after, weights)
+        rule = p.weights or TORCH_RULES.get(p.name)
+        if after != before and rule is not None:
+            weights = rule(before, after, weights)
         before = after
     return before, join_state(before, weights)
 
@@ -94,11 +97,44 @@ def optimize_module(module: nn.Module, level: int | None = 2, names: list[str] |
 def finish_module(module: nn.Module, graph: Graph | None = None) -> nn.Module:
     """Apply the passes' module-level finishing touches (e.g. channels-last weights) to a module built
     from an optimised graph; idempotent. ``netc.build(..., passes=2)`` output benefits from it too."""
-    from netc.compiler.passes import PASSES
-
     graph = graph if graph is not None else module.netc_graph
     attrs = node_attrs(graph)
     for p in PASSES.values():
-        if p.finish is not None:
-            p.finish(graph, module, lambda n: getattr(module, attrs[n], None))
+        hook = p.finish or TORCH_FINISH.get(p.name)
+        if hook is not None:
+            hook(graph, module, lambda n: getattr(module, attrs[n], None))
     return module
+
+
+# ---------------------------------------------------------------- rules that need torch itself
+
+def merge_weights(before: Graph, after: Graph, weights: NodeWeights) -> NodeWeights:
+    """merge_projections: the merged layer's weight and bias are its members' concatenated along outputs."""
+    import torch
+
+    new = dict(weights)
+    for node in after.nodes:
+        members = node.arg("merged_from")
+        if not members or node.name in weights:
+            continue
+        parts = [weights[m] for m in members]
+        new[node.name] = {k: torch.cat([p[k] for p in parts], 0) for k in parts[0]}
+        for m in members:
+            new.pop(m, None)
+    return new
+
+
+def store_channels_last(graph: Graph, module: Any, submodule: Any) -> None:
+    """channels_last: store the weights of convolutions that read channels-last tensors channels-last as well."""
+    import torch
+
+    cl = channels_last_tensors(graph)
+    for n in graph.nodes:
+        if n.op in CONVS and n.inputs[0] in cl:
+            conv = submodule(n.name)
+            if conv is not None and conv.weight.dim() == 4:
+                conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
+
+
+TORCH_RULES: dict[str, WeightRule] = {"merge_projections": merge_weights}  # pass name → weight rule
+TORCH_FINISH: dict[str, FinishHook] = {"channels_last": store_channels_last}  # pass name → finishing touch
