@@ -63,25 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--train-mode", action="store_true", help="compile the training graph (no inference passes)")
     _param_flag(cp)
 
-    for name, helptext in (("train", "train a spec on its data"),):
-        t = sub.add_parser(name, help=helptext)
-        t.add_argument("file", metavar="FILE")
-        t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a train setting, e.g. --set train.epochs=3")
-        t.add_argument("--out", default=None, help="run directory (default runs/<name>)")
-        t.add_argument("--resume", default=None, metavar="RUN_DIR")
-        t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-        t.add_argument("--force", action="store_true", help="overwrite an existing run directory")
-        t.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
-                       help="train data-parallel in N processes per machine (one per GPU), through torchrun")
-        t.add_argument("--nnodes", type=int, default=None, help="machines taking part (with --nproc-per-node)")
-        t.add_argument("--node-rank", type=int, default=None,
-                       help="this machine's rank, 0..nnodes-1 (fixed ranks; omit for elastic rendezvous)")
-        t.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
-                       help="rendezvous address every machine reaches (multi-machine runs)")
-        t.add_argument("--max-restarts", type=int, default=None, metavar="K",
-                       help="restart failed workers up to K times; they resume from the run's last checkpoint")
-        _param_flag(t)
+    from netc.runner.options import TRAIN_OPTIONS, argparse_kwargs  # one table: this parser and the DDP launcher
+
+    t = sub.add_parser("train", help="train a spec on its data")
+    for o in TRAIN_OPTIONS:
+        t.add_argument(*(o.flags or (o.dest,)), **argparse_kwargs(o))
     e = sub.add_parser("eval", help="evaluate a trained run or checkpoint")
     e.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--spec", default=None)

@@ -44,11 +44,11 @@ from typing import Any, TypeVar
 import torch
 
 from netc.diagnostics import NetcError, UsageError
+from netc.runner.options import LAUNCH_FLAGS, worker_argv
 
 T = TypeVar("T")
 
 KILL_ENV = "NETC_TEST_KILL_AT"  # tests only: "RANK:N" makes that rank exit at its N-th training forward, first attempt
-LAUNCH_FLAGS = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint", "max_restarts")  # torchrun's, not train's
 _NULL = contextlib.nullcontext()
 
 
@@ -336,24 +336,7 @@ def _agent_env(args: argparse.Namespace) -> dict[str, str]:
 
 def worker_args(args: argparse.Namespace) -> list[str]:
     """The ``netc train`` arguments of ``args`` without the launcher flags (what each worker runs)."""
-    from netc.cli import _parser
-
-    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
-    out: list[str] = []
-    for action in sub._actions:
-        if action.dest in LAUNCH_FLAGS or isinstance(action, argparse._HelpAction):
-            continue
-        value = getattr(args, action.dest, action.default)
-        if not action.option_strings:
-            out.append(str(value))
-        elif isinstance(action, argparse._StoreTrueAction):
-            out += [action.option_strings[0]] if value else []
-        elif isinstance(action, argparse._AppendAction):
-            for v in value or []:
-                out += [action.option_strings[0], str(v)]
-        elif value is not None and value != action.default:
-            out += [action.option_strings[0], str(value)]
-    return out
+    return worker_argv(vars(args))
 
 
 def launch(args: argparse.Namespace) -> int:
