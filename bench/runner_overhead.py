@@ -3,6 +3,7 @@
     python bench/runner_overhead.py                          # digits CNN and CIFAR-10 CNN
     python bench/runner_overhead.py --case digits --rounds 8 --epochs 4
     python bench/runner_overhead.py --threads 1              # default: torch's (2 on this machine)
+    python bench/runner_overhead.py --case none --start-rounds 7   # only the time-to-first-epoch rows
 
 Bar (design.md §4): the median epoch time of ``netc train`` is at most 1.03 x the hand-written
 loop's, and never more than 0.02 s per epoch above it.
@@ -23,6 +24,13 @@ Cases: the digits CNN (examples/digits_cnn.yaml on the embedded digits) and the 
 (examples/cifar10_cnn.yaml) on CIFAR-shaped random data that this bench writes as real CIFAR-10
 python batches (``data_batch_1`` + ``test_batch``, uint8 (n, 3072) and a label list, pickled as the
 originals) and that netc reads through its ``cifar10`` source.
+
+Time to first epoch (design.md §5: at most the hand-written loop's + 0.3 s), in FRESH processes,
+alternating: ``netc train examples/digits_cnn.yaml --set train.epochs=1`` (the CLI as a user runs it:
+spec check, torch import, model built from the emitted source, data, one epoch) against a standalone
+hand-written script that imports torch and scikit-learn, loads digits, normalises and splits them,
+builds the same CNN with ``torch.nn`` and trains one epoch with Adam. Each is timed from spawn to
+the line that reports its first epoch; reported: medians and the median paired difference.
 
 Timing: an epoch is start-to-start wall time (training, validation, metrics, logging, progress,
 checkpoints — everything between two epochs). Every round runs one block of each loop, in
@@ -226,9 +234,89 @@ def run_case(name: str, spec: Path, train: dict, rounds: int, epochs: int, work:
     return result
 
 
+HAND_SCRIPT = r'''
+import torch
+from torch import nn
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+
+torch.manual_seed(0)
+d = load_digits()
+x = torch.tensor(d.data / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+y = torch.tensor(d.target)
+perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+n_test, n_val = int(0.2 * len(x)), int(0.1 * len(x))
+test, val, tr = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+mean, std = x[tr].mean(), x[tr].std()
+x = (x - mean) / std
+
+
+def block(cin, c):
+    return [nn.Conv2d(cin, c, 3, padding="same", bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+
+
+model = nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64), *block(64, 64),
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(64, 10))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+model.train()
+for idx in tr[torch.randperm(len(tr))].split(64):
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x[idx]), y[idx])
+    loss.backward()
+    opt.step()
+model.eval()
+with torch.no_grad():
+    out = model(x[val])
+print(f"epoch 1/1  val.loss {float(F.cross_entropy(out, y[val])):.4g}  "
+      f"val.accuracy {float((out.argmax(1) == y[val]).float().mean()):.4g}", flush=True)
+'''
+
+
+def time_to_first_epoch(cmd: list[str], cwd: Path) -> float:
+    """Seconds from spawning ``cmd`` to the stdout line that reports its first epoch ('epoch 1/...')."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    took = None
+    for line in p.stdout:  # type: ignore[union-attr]
+        if took is None and line.lstrip("\r").startswith("epoch 1/"):
+            took = time.perf_counter() - t0
+    if p.wait() != 0 or took is None:
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {p.returncode}) or printed no first epoch")
+    return took
+
+
+def start_up(rounds: int, work: Path) -> dict:
+    """Time to first epoch of ``netc train`` and of the hand-written script, alternating fresh processes."""
+    script = work / "hand_digits_cnn.py"
+    script.write_text(HAND_SCRIPT)
+    netc_cmd = [sys.executable, "-m", "netc", "train", str(ROOT / "examples" / "digits_cnn.yaml"),
+                "--set", "train.epochs=1", "--set", "train.plots=false", "--out", str(work / "start"), "--force"]
+    hand_cmd = [sys.executable, str(script)]
+    netc_t, hand_t = [], []
+    for r in range(rounds):
+        pair = [(netc_t, netc_cmd), (hand_t, hand_cmd)]
+        for times, cmd in pair if r % 2 == 0 else pair[::-1]:
+            times.append(time_to_first_epoch(cmd, ROOT))
+    diffs = [a - b for a, b in zip(netc_t, hand_t)]
+    res = {"case": "start-up", "netc_median_s": statistics.median(netc_t), "hand_median_s": statistics.median(hand_t),
+           "median_paired_diff_s": statistics.median(diffs), "netc_s": netc_t, "hand_s": hand_t}
+    res["pass"] = res["median_paired_diff_s"] <= 0.3
+    print(f"\ntime to first epoch, digits CNN, fresh processes, {rounds} alternating rounds:")
+    print(f"  netc train  median {res['netc_median_s']:.2f}s  ({spread(netc_t)})")
+    print(f"  hand-written median {res['hand_median_s']:.2f}s  ({spread(hand_t)})")
+    print(f"  paired difference median {res['median_paired_diff_s']:+.2f}s (bar: +0.30 s)  "
+          f"{'PASS' if res['pass'] else 'FAIL'}")
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--case", choices=["digits", "cifar10", "all"], default="all")
+    ap.add_argument("--case", choices=["digits", "cifar10", "all", "none"], default="all")
+    ap.add_argument("--start-rounds", type=int, default=5, help="fresh-process rounds of the time-to-first-epoch "
+                                                              "row (0: skip it)")
     ap.add_argument("--rounds", type=int, default=6, help="alternating rounds (one block of each loop per round)")
     ap.add_argument("--epochs", type=int, default=3, help="measured epochs per block (after one warm-up)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
@@ -253,11 +341,17 @@ def main() -> int:
     print(f"runner overhead: netc fit (progress bar on) vs hand-written loop; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load_before[0]:.2f}")
     results = [run_case(k, *cases[k], a.rounds, a.epochs, work) for k in chosen]
+    if a.start_rounds:
+        results.append(start_up(a.start_rounds, work))
     load_after = os.getloadavg()
     print(f"\nload average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1-min) on {os.cpu_count()} CPUs: "
           + ("a busy machine, epoch times are noisy; compare the per-round ratios" if max(load_before[0], load_after[0])
              > (os.cpu_count() or 1) else "a quiet machine"))
     for r in results:
+        if r["case"] == "start-up":
+            print(f"{'first epoch':<12} netc {r['netc_median_s']:.2f}s  hand {r['hand_median_s']:.2f}s  "
+                  f"diff {r['median_paired_diff_s']:+.2f} s  {'PASS' if r['pass'] else 'FAIL'}")
+            continue
         print(f"{r['case']:<12} netc {r['netc_median_s']:.4f}s  hand {r['hand_median_s']:.4f}s  ratio "
               f"{r['median_paired_ratio']:.3f}  diff {r['diff_s'] * 1000:+.1f} ms  {'PASS' if r['pass'] else 'FAIL'}")
     if a.json:

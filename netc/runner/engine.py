@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ from netc.runner import distributed, lazy_dynamo
 from netc.runner.config import TrainConfig
 from netc.runner.objectives import build_schedule, resolve_schedule
 from netc.runner.progress import Progress
+from netc.runner.rundir import RunDir
 
 AUTO_CHECKPOINT_SECONDS = 10.0  # checkpoint_every: 0 saves last/ (and best/) at most this often, and at the end
 
@@ -178,7 +179,7 @@ class Objective:
         """Entries of the run's config.json besides ``train`` (inputs, preprocessing, objective name)."""
         return {}
 
-    def finish(self, ctx: Context, run_dir: Path, history: list[dict[str, Any]]
+    def finish(self, ctx: Context, rd: RunDir, history: list[dict[str, Any]]
                ) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
         """After training: (test metrics, report, extra results.json entries); runs on every rank."""
         return {}, {}, {}
@@ -281,7 +282,7 @@ class _StopFlag:
         self._previous: dict[int, Any] = {}
         self._enabled = enabled
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> Self:
         if self._enabled and threading.current_thread() is threading.main_thread():
             for s in self.SIGNALS:
                 self._previous[s] = signal.signal(s, self._handle)
@@ -320,6 +321,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    rd = RunDir(run_dir)
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
     if not cfg.compile:
         lazy_dynamo.install()  # eager optimizers need two no-op calls of torch._dynamo, not its 1.1 s import
@@ -362,8 +364,8 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     text = history_text(st.history)  # metrics.jsonl, grown by one line per epoch
     cfg_dict = cfg.to_dict()
     if dist.main:
-        write_json(run_dir / "config.json", {"train": cfg_dict, "objective": objective.name, **objective.config()})
-        ckpt.atomic_write(run_dir / "metrics.jsonl", text)  # a resumed run continues the records it saved
+        write_json(rd.config, {"train": cfg_dict, "objective": objective.name, **objective.config()})
+        ckpt.atomic_write(rd.metrics, text)  # a resumed run continues the records it saved
     tb = _tensorboard(run_dir, reporter) if cfg.tensorboard and dist.main else None
     files = ckpt.Writer(enabled=dist.main)  # checkpoints are written off the loop's clock, by rank 0 only
     best: tuple[dict, dict] | None = None  # best weights not yet on disk (saved together with last/)
@@ -372,7 +374,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     def save_best() -> None:
         nonlocal best
         if best is not None:
-            files.checkpoint(run_dir / "best", *best)
+            files.checkpoint(rd.best, *best)
             best = None
 
     def state_dict(cursor: dict[str, Any] | None = None, resumable: bool = True) -> dict[str, Any]:
@@ -390,7 +392,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     stopped_early = False
     epoch, ep, logs = st.epoch, None, []
     with reporter, _StopFlag(reporter, enabled=not dist.enabled) as stop, \
-            open(run_dir / "metrics.jsonl" if dist.main else os.devnull, "a", encoding="utf-8") as log:
+            open(rd.metrics if dist.main else os.devnull, "a", encoding="utf-8") as log:
         try:
             for epoch in range(st.epoch + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
@@ -465,7 +467,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                        else time.perf_counter() - saved_at >= AUTO_CHECKPOINT_SECONDS)
                 if due or epoch == cfg.epochs or stop_now:
                     save_best()
-                    files.checkpoint(run_dir / "last", objective.module, state_dict())
+                    files.checkpoint(rd.last, objective.module, state_dict())
                     saved_at, saved_epoch = time.perf_counter(), epoch
                 if stop_now:
                     reporter.note(f"early stopping: {monitor} has not improved for {es.patience} epoch(s); "
@@ -477,16 +479,16 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                       "logs": torch.stack(logs).cpu() if logs else torch.empty(0, len(objective.log_names)),
                       **objective.cursor()}
             save_best()
-            files.checkpoint(run_dir / "last", objective.module, state_dict(cursor))
+            files.checkpoint(rd.last, objective.module, state_dict(cursor))
             files.flush()
             raise TrainingInterrupted(
                 f"training interrupted at epoch {epoch}, step {i.batch}/{len(ep.chunks)}; a resumable "
-                f"checkpoint is in {run_dir / 'last'}",
+                f"checkpoint is in {rd.last}",
                 hint=f"resume with: netc train SPEC --resume {run_dir}") from None
         except _Diverged as d:
             save_best()
             files.flush()
-            keep = (f"the last good checkpoint (epoch {saved_epoch}) is in {run_dir / 'last'}" if saved_epoch
+            keep = (f"the last good checkpoint (epoch {saved_epoch}) is in {rd.last}" if saved_epoch
                     else "no checkpoint was saved before that")
             raise TrainingDiverged(
                 f"{objective.diverged_what} became NaN/Inf at epoch {epoch}, step {d.batch + 1}/{steps_per_epoch}; "
@@ -495,7 +497,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
             save_best()
             files.flush()
             raise TrainingInterrupted(f"training aborted; the last checkpoint (epoch {saved_epoch}) is in "
-                                      f"{run_dir / 'last'}",
+                                      f"{rd.last}",
                                       hint=f"resume with: netc train SPEC --resume {run_dir}") from None
         finally:
             save_best()  # also after a crash: the best weights so far reach the disk
@@ -504,13 +506,13 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                 tb.close()
 
     # 5. The objective's finish (test with the best weights, samples), then results.json.
-    test, rep, extra = objective.finish(ctx, run_dir, st.history)
+    test, rep, extra = objective.finish(ctx, rd, st.history)
     result = FitResult(run_dir, st.history, test, rep, monitor or "", st.best_epoch, st.best, stopped_early,
                        st.epoch)
     if dist.main:
-        write_json(run_dir / "results.json", {"objective": objective.name, **extra, "test": test, "report": rep, "monitor": monitor or "",
-                                              "best_epoch": st.best_epoch, "best_value": st.best,
-                                              "stopped_early": stopped_early, "epochs_run": st.epoch})
+        write_json(rd.results, {"objective": objective.name, **extra, "test": test, "report": rep,
+                                "monitor": monitor or "", "best_epoch": st.best_epoch, "best_value": st.best,
+                                "stopped_early": stopped_early, "epochs_run": st.epoch})
     return result
 
 
@@ -521,7 +523,7 @@ def _restore(resume: Path, objective: Objective, schedulers: list, scaler, gener
     """Weights, optimizer/schedule/scaler states, RNGs and the loop state from a run's last checkpoint."""
 
     def read() -> tuple[Path, dict[str, Any]]:  # rank 0 reads; DDP hands its weights on when it wraps the model
-        where = resume / "last" if (resume / "last").exists() or (resume / ".last.old").exists() else resume
+        where = RunDir(resume).last if RunDir(resume).has_last() else resume  # a run, or a checkpoint in it
         state = ckpt.load_state(where)
         saved = state.get("objective", objective.name)
         if saved != objective.name:
@@ -571,4 +573,4 @@ def _tensorboard(run_dir: Path, reporter: Progress):
     except ImportError:
         reporter.note("note: tensorboard is not installed; skipping TensorBoard logs (pip install tensorboard)")
         return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
+    return SummaryWriter(str(RunDir(run_dir).tensorboard))

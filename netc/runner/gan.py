@@ -19,9 +19,15 @@ import torch
 from netc.diagnostics import DataError, SpecError
 from netc.runner.config import TrainConfig
 from netc.runner.data import Dataset, load_data
-from netc.runner.engine import Context, Epoch, FitResult, Objective, train
-from netc.runner.objectives import build_optimizer, resolve_loss, resolve_optimizer, resolve_schedule
+from netc.runner.engine import Context, FitResult, Objective, train
+from netc.runner.objectives import (
+    build_optimizer,
+    resolve_loss,
+    resolve_optimizer,
+    resolve_schedule,
+)
 from netc.runner.progress import Progress
+from netc.runner.rundir import RunDir
 from netc.runner.sources import Inputs
 from netc.runner.supervised import preprocess_info
 
@@ -135,7 +141,7 @@ class GAN(Objective):
         """The latent shape and the preprocessing (samples map back to data units)."""
         return {"latent": [list(self.z_shape)], "preprocess": preprocess_info(self.ds)}
 
-    def finish(self, ctx: Context, run_dir: Path, history: list[dict[str, Any]]
+    def finish(self, ctx: Context, rd: RunDir, history: list[dict[str, Any]]
                ) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
         """A grid of samples from the trained generator; the last epoch's values."""
         if ctx.dist.main and ctx.cfg.plots and self.real.dim() == 4:
@@ -143,7 +149,7 @@ class GAN(Objective):
 
             samples = generate(self.generator, self.z_shape, 64, seed=ctx.cfg.seed,
                                preprocess=preprocess_info(self.ds))
-            plots.sample_grid(samples.cpu(), run_dir / "samples.png")
+            plots.sample_grid(samples.cpu(), rd.plot("samples"))
         return {}, {}, {"final": history[-1]["train"] if history else {}}
 
 

@@ -17,6 +17,7 @@ import importlib
 import importlib.abc
 import sys
 import types
+from typing import ClassVar
 
 NAME = "torch._dynamo"
 
@@ -24,7 +25,7 @@ NAME = "torch._dynamo"
 class _StandIn(types.ModuleType):
     """What eager optimizers use of torch._dynamo; anything else loads the real package."""
 
-    __path__: list[str] = []  # a package, so `import torch._dynamo.x` reaches our finder
+    __path__: ClassVar[list[str]] = []  # a package, so `import torch._dynamo.x` reaches our finder
 
     @staticmethod
     def graph_break() -> None:

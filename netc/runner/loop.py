@@ -25,7 +25,14 @@ from netc.runner.metrics import compute, report
 from netc.runner.objectives import SCHEDULES, build_loss
 from netc.runner.progress import Progress
 from netc.runner.sources import Inputs
-from netc.runner.supervised import Supervised, data_and_loss, forward_all, preprocess_info, probe, to_outputs
+from netc.runner.supervised import (
+    Supervised,
+    data_and_loss,
+    forward_all,
+    preprocess_info,
+    probe,
+    to_outputs,
+)
 
 
 def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str | Path,

@@ -8,7 +8,6 @@ the task unless ``train.loss`` does. Train metrics come from the outputs of the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,13 @@ from netc.runner.config import TrainConfig, check_monitor
 from netc.runner.data import Dataset, Split, fit_targets, load_data
 from netc.runner.engine import Context, Epoch, Objective
 from netc.runner.metrics import METRICS, Outputs, compute, report
-from netc.runner.objectives import build_loss, build_optimizer, resolve_loss, resolve_optimizer
+from netc.runner.objectives import (
+    build_loss,
+    build_optimizer,
+    resolve_loss,
+    resolve_optimizer,
+)
+from netc.runner.rundir import RunDir
 from netc.runner.sources import Inputs
 
 
@@ -126,12 +131,12 @@ class Supervised(Objective):
         return {"inputs": [[list(v) if isinstance(v, tuple) else v for v in i] for i in self.inputs],
                 "preprocess": preprocess_info(self.ds)}
 
-    def finish(self, ctx: Context, run_dir: Path, history: list[dict[str, Any]]
+    def finish(self, ctx: Context, rd: RunDir, history: list[dict[str, Any]]
                ) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
         """Test with the best weights; loss, metric and confusion plots."""
         dist = ctx.dist
-        if dist.main and (run_dir / "best" / ckpt.WEIGHTS).exists():  # written in full: the writer was closed
-            ckpt.load_weights(self.model, run_dir / "best")  # (resumed runs may have found their best before)
+        if dist.main and (rd.best / ckpt.WEIGHTS).exists():  # written in full: the writer was closed
+            ckpt.load_weights(self.model, rd.best)  # (resumed runs may have found their best before)
         dist.broadcast_module(self.model)  # DDP: every rank tests rank 0's best weights
         test: dict[str, float] = {}
         rep: dict[str, Any] = {}
@@ -144,7 +149,7 @@ class Supervised(Objective):
             rep = report(o, ds.class_names)
             ctx.reporter.note("test  " + "  ".join(f"{k} {v:.4g}" for k, v in test.items()))
         if dist.main and ctx.cfg.plots and history:
-            _plots(run_dir, history, rep, ctx.reporter)
+            _plots(rd, history, rep, ctx.reporter)
         return test, rep, {}
 
 
@@ -242,13 +247,13 @@ def preprocess_info(ds: Dataset) -> dict[str, Any]:
             "target_shift": tolist(ds.target_scale[0]), "target_scale": tolist(ds.target_scale[1])}
 
 
-def _plots(run_dir: Path, history: list[dict[str, Any]], rep: dict[str, Any], reporter) -> None:
+def _plots(rd: RunDir, history: list[dict[str, Any]], rep: dict[str, Any], reporter) -> None:
     try:
         from netc.runner import plots
     except ImportError:
         reporter.note("note: matplotlib is not installed; skipping plots")
         return
-    plots.loss_curves(history, run_dir / "loss.png")
-    plots.metric_curves(history, run_dir / "metrics.png")
+    plots.loss_curves(history, rd.plot("loss"))
+    plots.metric_curves(history, rd.plot("metrics"))
     if rep.get("confusion_matrix"):
-        plots.confusion(rep["confusion_matrix"], rep["classes"], run_dir / "confusion_matrix.png")
+        plots.confusion(rep["confusion_matrix"], rep["classes"], rd.plot("confusion_matrix"))

@@ -1,0 +1,90 @@
+"""The files of a run directory, named in one place.
+
+``netc train`` writes a self-contained directory that ``eval``, ``predict``, ``export`` and
+``--resume`` read back; every reader and writer goes through :class:`RunDir`, so a file is
+renamed (or added) here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory: ``RunDir(Path("runs/digits_cnn")).config`` is its config.json."""
+
+    root: Path
+
+    spec_name = "spec.yaml"  # the spec as trained (the run needs nothing else to be re-built)
+    checkpoint_names = ("best", "last", ".last.old")  # .last.old: the previous last/, while a new one is written
+
+    @property
+    def spec(self) -> Path:
+        """The copy of the spec the run was trained with."""
+        return self.root / self.spec_name
+
+    @property
+    def run_json(self) -> Path:
+        """Where the spec came from, the model, --param values and the torchrun job id."""
+        return self.root / "run.json"
+
+    @property
+    def config(self) -> Path:
+        """The resolved train config, the objective, inputs and preprocessing statistics."""
+        return self.root / "config.json"
+
+    @property
+    def metrics(self) -> Path:
+        """One JSON record per epoch."""
+        return self.root / "metrics.jsonl"
+
+    @property
+    def results(self) -> Path:
+        """Test metrics, report, best epoch."""
+        return self.root / "results.json"
+
+    @property
+    def best(self) -> Path:
+        """The checkpoint with the best monitored value."""
+        return self.root / "best"
+
+    @property
+    def last(self) -> Path:
+        """The latest resumable checkpoint."""
+        return self.root / "last"
+
+    @property
+    def last_old(self) -> Path:
+        """The previous last/, kept until a new one is complete."""
+        return self.root / ".last.old"
+
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard event files (train.tensorboard)."""
+        return self.root / "tensorboard"
+
+    def plot(self, name: str) -> Path:
+        """A plot: loss, metrics, confusion_matrix or samples (PNG)."""
+        return self.root / f"{name}.png"
+
+    def has_last(self) -> bool:
+        """True when there is a last/ checkpoint to resume from (or its .old copy)."""
+        return self.last.exists() or self.last_old.exists()
+
+    def read(self, name: str) -> dict[str, Any]:
+        """A JSON file of the run (``config``, ``run_json``, ``results``); {} when absent."""
+        path: Path = getattr(self, name)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @classmethod
+    def around(cls, path: str | Path) -> RunDir | None:
+        """The run directory ``path`` is, or holds a checkpoint of (``run/best``, ``run/best/model.safetensors``)."""
+        p = Path(path)
+        for d in (p, p.parent, p.parent.parent):
+            if (d / "config.json").exists() and (d == p or p.relative_to(d).parts[0] in cls.checkpoint_names):
+                return cls(d)
+        return None
