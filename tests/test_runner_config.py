@@ -241,3 +241,15 @@ def test_config_and_schema_import_neither_torch_nor_numpy():
             "print(sorted(m for m in ('torch', 'numpy', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("raw, want", [("3", 3), ("0.5", 0.5), ("1e-3", 0.001), ("true", True), ("False", False),
+                                       ("none", None), ("~", None), ("yes", "yes"), ("'3'", "3"), ("same", "same")])
+def test_set_and_param_type_values_alike(raw, want):
+    from netc.compiler.check import parse_param_overrides
+    from netc.dsl.scalars import typed_scalar
+
+    assert typed_scalar(raw) == want and type(typed_scalar(raw)) is type(want)
+    assert parse_param_overrides([f"k={raw}"]) == {"k": want}
+    if isinstance(want, float):
+        assert TrainConfig().apply_overrides([f"train.clip_grad_norm={raw}"]).clip_grad_norm == want

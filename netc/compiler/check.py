@@ -54,15 +54,14 @@ def front_end_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,
 
 
 def parse_param_overrides(items: list[str]) -> dict[str, object]:
-    """``["classes=100", "size=32"]`` → ``{"classes": 100, "size": 32}`` (YAML 1.2 scalar typing)."""
+    """``["classes=100", "size=32"]`` → ``{"classes": 100, "size": 32}`` (typed as ``--set`` values are)."""
     from netc.diagnostics import UsageError
-    from netc.dsl.yamlload import YScalar, load_yaml
+    from netc.dsl.scalars import typed_scalar
 
     out: dict[str, object] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--param expects NAME=VALUE, got {item!r}", hint="e.g. --param classes=100")
-        node = load_yaml(raw or "''", "<--param>")
-        out[key.strip()] = node.value if isinstance(node, YScalar) else raw
+        out[key.strip()] = typed_scalar(raw)
     return out

@@ -12,7 +12,6 @@ the block at editor speed, through the one front end (``netc.compiler.frontend``
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from netc.diagnostics import Span, SpecError, UsageError
+from netc.dsl.scalars import typed_scalar
 from netc.compiler.train.metrics import DEFAULT_METRICS, METRICS, mode_of
 from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
 from netc.compiler.train.registry import call_schema, did_you_mean, one_of, resolve
@@ -443,29 +443,9 @@ def _walk(d: dict, parts: list[str], item: str) -> tuple[dict, str, Any]:
     raise AssertionError("unreachable")
 
 
-_INT = re.compile(r"[-+]?\d+$")
-_FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
-
-
-def _scalar(text: str) -> Any:
-    """YAML-ish: true/false, null/none, integers, floats; anything else is a string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("null", "none", "~"):
-        return None
-    if _INT.match(text):
-        return int(text)
-    if _FLOAT.match(text):
-        return float(text)
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
-
-
 def _typed_override(text: str, hint: Any, item: str, parts: list[str]) -> Any:
     inner, nullable = _strip_optional(hint)
-    value = _scalar(text)
+    value = typed_scalar(text)
     key = "train." + ".".join(parts)
     if value is None:
         if nullable:
