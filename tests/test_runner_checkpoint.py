@@ -193,3 +193,31 @@ def test_unsafe_state_file_is_refused(tmp_path):
     Path(tmp_path / "c" / "state.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError):
         ckpt.load_state(tmp_path / "c")
+
+
+def test_a_changed_weights_file_fails_its_checksum(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "c", _model(), {"epoch": 1})
+    f = tmp_path / "c" / ckpt.WEIGHTS
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0x01  # one bit of the last tensor's bytes: still a valid safetensors file
+    f.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the checksum netc recorded for its tensors"):
+        ckpt.read_weights(tmp_path / "c")
+
+
+def test_a_replaced_state_file_fails_its_checksum(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "c", _model(), {"epoch": 1})
+    assert ckpt.load_state(tmp_path / "c")["epoch"] == 1
+    torch.save({"epoch": 7}, tmp_path / "c" / ckpt.STATE)  # valid, safe, but not the state written with these weights
+    with pytest.raises(CheckpointError, match="does not match the checksum netc recorded for the training state"):
+        ckpt.load_state(tmp_path / "c")
+
+
+def test_checkpoints_without_checksums_still_load(tmp_path):
+    from safetensors.torch import save_file
+
+    (tmp_path / "c").mkdir()
+    save_file({k: v.contiguous() for k, v in _model().state_dict().items()}, str(tmp_path / "c" / ckpt.WEIGHTS))
+    torch.save({"epoch": 2}, tmp_path / "c" / ckpt.STATE)
+    assert ckpt.load_state(tmp_path / "c")["epoch"] == 2
+    assert set(ckpt.read_weights(tmp_path / "c")) == set(_model().state_dict())

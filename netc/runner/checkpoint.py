@@ -15,6 +15,7 @@ The directory is written as a whole: files go to a temporary sibling
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -30,6 +31,9 @@ from netc.diagnostics import CheckpointError
 
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
+# Integrity: model.safetensors' header metadata records the SHA-256 of its tensors and of state.pt,
+# written with them and verified on every read (a checkpoint without them predates checksums).
+SUM_TENSORS, SUM_STATE = "netc.sha256.tensors", "netc.sha256.state"
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ and torch.save's zip container
 
 
@@ -72,8 +76,11 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
 
 # ---------------------------------------------------------------- weights
 
-def weights_bytes(model: torch.nn.Module | dict[str, torch.Tensor]) -> bytes:
-    """The model's state dict serialised as safetensors (tied tensors stored once per name)."""
+def weights_bytes(model: torch.nn.Module | dict[str, torch.Tensor], state: bytes | None = None) -> bytes:
+    """The model's state dict serialised as safetensors (tied tensors stored once per name).
+
+    The header records the tensors' SHA-256 (and ``state``'s, the state.pt written beside them).
+    """
     from safetensors.torch import save
 
     tensors: dict[str, torch.Tensor] = {}
@@ -85,7 +92,38 @@ def weights_bytes(model: torch.nn.Module | dict[str, torch.Tensor]) -> bytes:
             t = t.clone()  # tied weights: safetensors refuses names that share memory
         storages.add(t.untyped_storage().data_ptr())
         tensors[k] = t
-    return save(tensors)
+    sums = {SUM_TENSORS: _tensors_sha256(tensors)}
+    if state is not None:
+        sums[SUM_STATE] = hashlib.sha256(state).hexdigest()
+    return save(tensors, metadata=sums)
+
+
+def _tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (CPU), in name order."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k]
+        h.update(f"{k}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def _header(path: Path) -> dict[str, str]:
+    """The metadata of a safetensors file's header (read without the tensors); {} if unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return {}
+
+
+def _damaged(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"{path} does not match the checksum netc recorded for {what}: the file was changed or "
+                           "damaged after it was written",
+                           hint="use the run's other checkpoint (best/ or last/), or retrain")
 
 
 def snapshot_weights(model: torch.nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -128,18 +166,22 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if not p.exists():
         raise CheckpointError(f"checkpoint not found: {p}",
                               hint="pass a run's best/ or last/ directory, or its model.safetensors file")
-    data = p.read_bytes()
+    data = _read(p)
     if data.startswith(_PICKLE_MAGIC):
         raise CheckpointError(f"{p} is a pickle / torch.save file; netc refuses to unpickle checkpoints "
                               "(loading one can run arbitrary code)",
                               hint="convert it once with safetensors.torch.save_file(state_dict, "
                                    "'model.safetensors') from a source you trust")
     try:
-        return load(data)
+        tensors = load(data)
     except (SafetensorError, ValueError, RuntimeError, OSError) as e:
         raise CheckpointError(f"{p} is not a valid safetensors file: {e}",
                               hint="the file is corrupt or of another format; use a checkpoint written by "
                                    "netc train") from None
+    expected = _header(p).get(SUM_TENSORS)
+    if expected is not None and _tensors_sha256(tensors) != expected:
+        raise _damaged(p, "its tensors")
+    return tensors
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
@@ -198,7 +240,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, state: dict[str, Any]) -> Path:
     """Write ``model.safetensors`` and ``state.pt`` into ``directory`` as one atomic step."""
-    return _write_checkpoint(Path(directory), weights_bytes(model), _state_bytes(state))
+    state_bytes = _state_bytes(state)
+    return _write_checkpoint(Path(directory), weights_bytes(model, state_bytes), state_bytes)
+
+
+def _read(path: Path) -> bytes:
+    """A checkpoint file's bytes."""
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}",
+                              hint="check the path and its permissions") from None
 
 
 def _state_bytes(state: dict[str, Any]) -> bytes:
@@ -262,7 +314,11 @@ class Writer:
             return
         weights = snapshot_weights(model)
         state = snapshot(state)
-        self._submit(lambda: _write_checkpoint(Path(directory), weights_bytes(weights), _state_bytes(state)))
+        def write() -> Path:
+            state_bytes = _state_bytes(state)
+            return _write_checkpoint(Path(directory), weights_bytes(weights, state_bytes), state_bytes)
+
+        self._submit(write)
 
     def file(self, path: str | Path, data: bytes | str) -> None:
         """Write ``path`` atomically in the background."""
@@ -309,10 +365,15 @@ def load_state(directory: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise CheckpointError(f"{p} is missing; cannot resume from weights alone",
                               hint="resume from a run directory written by netc train (it has last/state.pt)")
+    data = _read(p)
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError,
             TypeError) as e:  # UnpicklingError for unsafe content, the rest for corruption
         raise CheckpointError(f"{p} cannot be loaded safely: {str(e).splitlines()[0]}",
                               hint="state.pt may only hold tensors and plain values; use a file written by "
                                    "netc train") from None
+    expected = _header(p.parent / WEIGHTS).get(SUM_STATE)  # after the (safe) load: a file that is no state
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:  # at all is named as such
+        raise _damaged(p, "the training state")
+    return state
