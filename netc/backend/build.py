@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from netc.backend.emit import BackendError, class_names, emit_source
+from netc.backend.emit import BackendError, class_names, emit_source, source_text
 from netc.compiler.ir import Graph, Program
 from netc.compiler.select import select_model
 
@@ -31,14 +31,14 @@ def load_source(source: str, label: str = "model") -> types.ModuleType:
         return mod
     digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
     name = f"netc_generated_{digest}"
-    filename = f"<netc-generated {label} {digest}>"
+    filename = f"<netc-generated {source_text(label)} {digest}>"
     mod = types.ModuleType(name, f"netc-generated source for {label}")
     mod.__file__ = filename
     # mtime None: linecache.checkcache never evicts it, so tracebacks keep showing the lines.
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     code = compile(source, filename, "exec")
     sys.modules[name] = mod  # so pickling, inspect and TorchScript can find the classes
-    exec(code, mod.__dict__)  # our own generated text: every literal in it is validated data
+    exec(code, mod.__dict__)  # our own generated text: user strings in it went through emit.source_text
     _MODULES[source] = mod
     return mod
 
