@@ -131,3 +131,37 @@ def test_train_block_check_is_torch_free(tmp_path):
             "print([m for m in ('torch', 'numpy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "7 14" and out[1] == "[]"
+
+
+# ---------------------------------------------------------------- one run directory, one writer
+
+def test_a_failed_resume_leaves_the_run_intact(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", spec(tmp_path), "--out", str(run), "--set", "train.epochs=1"]) == 0
+    before = {name: (run / name).read_bytes() for name in ("spec.yaml", "run.json", "config.json")}
+    other = tmp_path / "other.yaml"
+    other.write_text(SPEC.format(optimizer="adam(lr=1e-2)", epochs=2).replace("Dense(32)", "Dense(16)"))
+    capsys.readouterr()
+    assert main(["train", str(other), "--resume", str(run)]) == 1  # the checkpoint does not fit Dense(16)
+    assert "does not match the model" in capsys.readouterr().err
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert main(["eval", str(run)]) == 0  # the good run still evaluates
+
+
+def test_a_second_writer_of_a_run_directory_is_refused(tmp_path, capsys):
+    from netc.runner.rundir import RunDir
+
+    run = tmp_path / "run"
+    with RunDir(run).lock():  # as another netc train holding the directory would
+        assert main(["train", spec(tmp_path), "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "is being written by another netc train" in err and "Traceback" not in err
+    assert main(["train", spec(tmp_path), "--out", str(run), "--set", "train.epochs=1"]) == 0  # free again
+
+
+def test_out_that_is_a_file_is_a_clean_error(tmp_path, capsys):
+    f = tmp_path / "taken"
+    f.write_text("not a run")
+    assert main(["train", spec(tmp_path), "--out", str(f)]) == 2
+    assert "is a file, not a run directory" in capsys.readouterr().err
+    assert f.read_text() == "not a run"

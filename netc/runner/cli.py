@@ -9,6 +9,7 @@ statistics (``config.json``), so ``eval`` and ``predict`` need only the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,12 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netc.compiler.train.config import train_config, train_spans
-from netc.diagnostics import UsageError
+from netc.diagnostics import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from netc.compiler.frontend import Checked
-
-EXIT_OK = 0
 
 
 def passive_omp_wait() -> None:
@@ -71,37 +70,40 @@ def _supervised_graph(program):
 
 # ---------------------------------------------------------------- train
 
-def _has_last(run_dir: Path) -> bool:
-    return (run_dir / "last").exists() or (run_dir / ".last.old").exists()
+def _write_run_files(args: argparse.Namespace, program, graph, run_dir: Path) -> None:
+    """The spec and run.json, written once training has started (a failed --resume keeps the run intact)."""
+    from netc.runner import distributed
+    from netc.runner.checkpoint import atomic_write
+    from netc.runner.rundir import RunDir
+
+    rd, job = RunDir(run_dir), distributed.job_id()
+    atomic_write(rd.spec, program.source)
+    atomic_write(rd.run_json, json.dumps({"spec": str(args.file), "model": graph.name,
+                                          "params": list(getattr(args, "params", None) or []),
+                                          **({"job": job} if job is not None else {})}, indent=2))
 
 
-def _prepare_run_dir(args: argparse.Namespace, program, graph, run_dir: Path) -> str | None:
-    """Check the run directory and copy the spec into it (rank 0's job under DDP); the run to resume, if any."""
+def _prepare_run_dir(args: argparse.Namespace, run_dir: Path) -> str | None:
+    """Check the run directory (rank 0's job under DDP); the run to resume, if any."""
     import shutil
 
     from netc.runner import distributed
-    from netc.runner.checkpoint import atomic_write
+    from netc.runner.rundir import RunDir
 
-    job = distributed.job_id()
-    if distributed.restart_count() and job is not None and (run_dir / "run.json").exists() and \
-            json.loads((run_dir / "run.json").read_text()).get("job") == job:
+    rd, job = RunDir(run_dir), distributed.job_id()
+    if distributed.restart_count() and job is not None and rd.read("run_json").get("job") == job:
         # torchrun restarted this job's workers after a failure: continue from the job's own last checkpoint
-        return str(run_dir) if _has_last(run_dir) else args.resume
+        return str(run_dir) if rd.has_last() else args.resume
     if args.resume:
-        if not _has_last(Path(args.resume)):
+        if not Path(args.resume).is_dir() or not RunDir(Path(args.resume)).has_last():
             raise UsageError(f"--resume {args.resume}: no last/ checkpoint there",
                              hint="pass the run directory printed by netc train (it contains last/)")
-    elif run_dir.exists() and any(run_dir.iterdir()) and not args.force:
+    elif not rd.is_empty() and not args.force:
         raise UsageError(f"run directory {run_dir} already exists",
                          hint=f"continue it with --resume {run_dir}, overwrite with --force, or pick --out DIR")
     elif job is not None:  # --force under torchrun: a restart must not pick up the replaced run's checkpoint
-        for name in ("last", ".last.old"):
-            shutil.rmtree(run_dir / name, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "spec.yaml", program.source)
-    atomic_write(run_dir / "run.json", json.dumps({"spec": str(args.file), "model": graph.name,
-                                                   "params": list(getattr(args, "params", None) or []),
-                                                   **({"job": job} if job is not None else {})}, indent=2))
+        for old in (rd.last, rd.last_old):
+            shutil.rmtree(old, ignore_errors=True)
     return args.resume
 
 
@@ -109,7 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
     """``netc train FILE [--set k=v] [--out DIR] [--resume DIR] [--device D] [--force] [--nproc-per-node N ...]``."""
     passive_omp_wait()  # before torch is imported
     from netc.runner import distributed
-    from netc.runner.loop import fit, resolve_device, seed_everything
+    from netc.runner.loop import resolve_device
 
     launcher = [f"--{f.replace('_', '-')}" for f in distributed.LAUNCH_FLAGS if getattr(args, f, None) is not None]
     if getattr(args, "nproc_per_node", None) is not None:  # the launcher: torchrun's agent runs N copies of this
@@ -126,9 +128,29 @@ def run_train(args: argparse.Namespace) -> int:
     graph = program.graphs["discriminator"] if gan else _supervised_graph(program)
     cfg = checked.train_config(args.sets, args.device)
     dist = distributed.init(resolve_device(cfg.device))  # one process, or a torchrun worker joining its group
-    # 2. the run directory: fresh, forced, the one being resumed, or (after a torchrun restart) the job's own
+    # 2. the run directory, locked by rank 0 for this run alone: fresh, forced, the one being resumed, or
+    #    (after a torchrun restart) the job's own
     run_dir = Path(args.out or args.resume or Path("runs") / program.name)
-    resume = dist.from_main(lambda: _prepare_run_dir(args, program, graph, run_dir))
+    from netc.runner.rundir import RunDir
+
+    with contextlib.ExitStack() as held:
+
+        def lock() -> None:  # one writer per run directory; a second one is refused here, on every rank
+            held.enter_context(RunDir(run_dir).lock())
+
+        dist.from_main(lock)
+        resume = dist.from_main(lambda: _prepare_run_dir(args, run_dir))
+        return _train(program, graph, cfg, dist, run_dir, resume,
+                      lambda: _write_run_files(args, program, graph, run_dir))
+
+
+def _train(program, graph, cfg, dist, run_dir: Path, resume, write_run_files) -> int:
+    """Step 3 of run_train: build under the run's seed and train (one objective or the other)."""
+    from netc.runner import distributed
+    from netc.runner.gan import is_gan
+    from netc.runner.loop import fit, seed_everything
+
+    gan = is_gan(program.graphs)
     # 3. build the model under the run's seed (same initial weights every time), then train
     seed_everything(cfg.seed)
     if gan:
@@ -137,14 +159,14 @@ def run_train(args: argparse.Namespace) -> int:
         generator, discriminator = _build(program, "generator"), _build(program, "discriminator")
         with dist.peers_lost():
             fit_gan(generator, discriminator, inputs_of(program.graphs["generator"]), inputs_of(graph), cfg,
-                    run_dir, resume=resume)
+                    run_dir, resume=resume, on_start=write_run_files)
         if dist.main:
             print(f"run saved in {run_dir} (samples.png shows the generator's output)", file=sys.stderr)
         distributed.teardown()
         return EXIT_OK
     model = _build(program)
     with dist.peers_lost():
-        result = fit(model, inputs_of(graph), cfg, run_dir, resume=resume)
+        result = fit(model, inputs_of(graph), cfg, run_dir, resume=resume, on_start=write_run_files)
     if dist.main:
         print(f"run saved in {run_dir} (best epoch {result.best_epoch}, {result.monitor} {result.best_value:.4g})"
               if result.best_value is not None else f"run saved in {run_dir}", file=sys.stderr)
@@ -157,8 +179,9 @@ def run_train(args: argparse.Namespace) -> int:
 def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str | None,
               optimize: bool = False):
     """(model with trained weights, graph inputs, train config, preprocess info or None) for a run or checkpoint."""
-    from netc.runner.checkpoint import load_weights, resolve_dir
     from netc.compiler.train.config import TrainConfig
+    from netc.runner.checkpoint import load_weights, resolve_dir
+    from netc.runner.rundir import RunDir
 
     path = Path(target)
     if not path.exists():
@@ -167,29 +190,26 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
         raise CheckpointError(f"no such run directory or checkpoint: {target}",
                               hint="pass the directory `netc train` wrote (e.g. runs/digits_cnn) or a "
                                    "checkpoint inside it (runs/digits_cnn/best)")
-    run_dir = path if (path / "config.json").exists() else None
-    if run_dir is None and path.parent.name in ("best", "last") and (path.parent.parent / "config.json").exists():
-        run_dir = path.parent.parent
-    if run_dir is None and path.name in ("best", "last", ".last.old") and (path.parent / "config.json").exists():
-        run_dir = path.parent
-    spec_file = spec or (str(run_dir / "spec.yaml") if run_dir and (run_dir / "spec.yaml").exists() else None)
+    rd = RunDir.around(path)
+    run_dir = rd.root if rd is not None else None
+    spec_file = spec or (str(rd.spec) if rd is not None and rd.spec.exists() else None)
     if spec_file is None:
         raise UsageError(f"{target}: no run directory around this checkpoint, so the model is unknown",
                          hint="pass --spec SPEC.yaml (the spec it was trained with)")
-    meta = json.loads((run_dir / "run.json").read_text()) if run_dir and (run_dir / "run.json").exists() else {}
+    meta = rd.read("run_json") if rd is not None else {}
     checked = _checked(spec_file, meta.get("params"))
     program = checked.program
     graph = _supervised_graph(program)
     if run_dir is not None and not spec:
-        saved = json.loads((run_dir / "config.json").read_text())
+        saved = rd.read("config")  # type: ignore[union-attr]
         cfg = TrainConfig.from_dict(saved["train"])
         preprocess = saved.get("preprocess")
         cfg = cfg.apply_overrides(list(sets or []) + ([f"train.device={device}"] if device else []))
     else:
         cfg = checked.train_config(sets, device)
-        preprocess = json.loads((run_dir / "config.json").read_text()).get("preprocess") if run_dir else None
-    if path == run_dir:
-        weights = resolve_dir(run_dir / "best") if (run_dir / "best").exists() else resolve_dir(run_dir / "last")
+        preprocess = rd.read("config").get("preprocess") if rd is not None else None
+    if rd is not None and path == rd.root:
+        weights = resolve_dir(rd.best) if rd.best.exists() else resolve_dir(rd.last)
     else:
         weights = path
     model = _build(program)
@@ -205,11 +225,10 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
 
 def _gan_run(target: str) -> Path | None:
     """The run directory if ``target`` is (inside) a GAN run."""
-    p = Path(target)
-    for d in (p, p.parent, p.parent.parent):
-        if (d / "config.json").exists():
-            return d if json.loads((d / "config.json").read_text()).get("objective") == "gan" else None
-    return None
+    from netc.runner.rundir import RunDir
+
+    rd = RunDir.around(target)
+    return rd.root if rd is not None and rd.read("config").get("objective") == "gan" else None
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -325,17 +344,18 @@ def _predict_gan(run_dir: Path, args: argparse.Namespace) -> int:
 
     from netc.runner.checkpoint import load_weights, resolve_dir
     from netc.runner.gan import generate
+    from netc.runner.rundir import RunDir
 
     if not args.output:
         raise UsageError("a GAN run writes samples to a file", hint="e.g. -o samples.npy or -o samples.png")
-    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    program = _program(args.spec or str(run_dir / "spec.yaml"), meta.get("params"))
+    rd = RunDir(run_dir)
+    program = _program(args.spec or str(rd.spec), rd.read("run_json").get("params"))
     import torch
 
     pair = torch.nn.ModuleDict({"generator": _build(program, "generator"),
                                 "discriminator": _build(program, "discriminator")})
-    load_weights(pair, resolve_dir(run_dir / "last"))
-    saved = json.loads((run_dir / "config.json").read_text())
+    load_weights(pair, resolve_dir(rd.last))
+    saved = rd.read("config")
     samples = generate(pair["generator"], tuple(saved["latent"][0]), args.num_samples or 16,
                        preprocess=saved.get("preprocess")).cpu()
     if args.output.endswith(".png"):

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 
-from netc.diagnostics import NetcError
+from netc.diagnostics import EXIT_DIVERGED, EXIT_INTERRUPTED, NetcError
 from netc.runner import checkpoint as ckpt
 from netc.runner import distributed, lazy_dynamo
 from netc.runner.config import TrainConfig
@@ -54,14 +54,14 @@ class TrainingDiverged(NetcError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     kind = "train"
-    exit_code = 3
+    exit_code = EXIT_DIVERGED
 
 
 class TrainingInterrupted(NetcError):
     """Ctrl-C (SIGINT) or SIGTERM during training; a resumable checkpoint was saved."""
 
     kind = "train"
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
 
 
 @dataclass
@@ -313,11 +313,13 @@ class _Interrupted(Exception):
 # ---------------------------------------------------------------- train
 
 def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: str | Path | None = None, *,
-          progress: Progress | bool = True) -> FitResult:
+          progress: Progress | bool = True, on_start: Callable[[], None] | None = None) -> FitResult:
     """Train ``objective`` as ``cfg`` says, writing checkpoints, metrics and plots to ``run_dir``.
 
-    ``resume`` is a run directory whose ``last/`` checkpoint to continue from. Raises TrainingDiverged
-    on a NaN/Inf value and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM.
+    ``resume`` is a run directory whose ``last/`` checkpoint to continue from. ``on_start`` runs (on
+    rank 0) once the data, models and any resumed state are known to fit together, before the run's
+    files are written: nothing of a run is rewritten by an attempt that fails before that. Raises
+    TrainingDiverged on a NaN/Inf value and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -364,6 +366,8 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     text = history_text(st.history)  # metrics.jsonl, grown by one line per epoch
     cfg_dict = cfg.to_dict()
     if dist.main:
+        if on_start is not None:
+            on_start()
         write_json(rd.config, {"train": cfg_dict, "objective": objective.name, **objective.config()})
         ckpt.atomic_write(rd.metrics, text)  # a resumed run continues the records it saved
     tb = _tensorboard(run_dir, reporter) if cfg.tensorboard and dist.main else None

@@ -6,6 +6,7 @@ The loop itself is ``engine.train``; ``fit`` hands it the supervised objective.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,15 @@ from netc.runner.supervised import (
 
 def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str | Path,
         resume: str | Path | None = None, *, data: Dataset | None = None,
-        progress: Progress | bool = True) -> FitResult:
+        progress: Progress | bool = True, on_start: Callable[[], None] | None = None) -> FitResult:
     """Train ``model`` as ``cfg`` says, writing checkpoints, metrics and plots to ``run_dir``.
 
     ``inputs`` are the spec's declared inputs ``(name, per-sample shape, dtype)``; ``resume`` is a run
     directory whose ``last/`` checkpoint to continue from. Raises TrainingDiverged on a NaN/Inf loss
     and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM.
     """
-    return train(Supervised(model, inputs, data), cfg, run_dir, resume, progress=progress)
+    return train(Supervised(model, inputs, data), cfg, run_dir, resume, progress=progress,
+                 on_start=on_start)
 
 
 # ---------------------------------------------------------------- evaluate / predict

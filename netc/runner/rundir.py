@@ -7,10 +7,15 @@ renamed (or added) here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from netc.diagnostics import UsageError
 
 
 @dataclass(frozen=True)
@@ -19,7 +24,11 @@ class RunDir:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # a str is welcome too
+
     spec_name = "spec.yaml"  # the spec as trained (the run needs nothing else to be re-built)
+    lock_name = ".lock"  # held by the one process that writes the run (its pid inside)
     checkpoint_names = ("best", "last", ".last.old")  # .last.old: the previous last/, while a new one is written
 
     @property
@@ -70,6 +79,39 @@ class RunDir:
     def plot(self, name: str) -> Path:
         """A plot: loss, metrics, confusion_matrix or samples (PNG)."""
         return self.root / f"{name}.png"
+
+    def is_empty(self) -> bool:
+        """True when the directory is missing or holds nothing but its lock file."""
+        return not self.root.exists() or all(p.name == self.lock_name for p in self.root.iterdir())
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's writer lock while the block runs; a second writer gets a UsageError at once.
+
+        An advisory ``flock`` on ``.lock``: the kernel releases it when the holder exits, however it
+        exits (kill -9 included), so a stale lock never blocks a later run.
+        """
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform
+            yield
+            return
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"{self.root} is a file, not a run directory", hint="pick another --out DIR")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / self.lock_name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+                raise UsageError(f"run directory {self.root} is being written by another netc train (pid {holder})",
+                                 hint="wait for that run to finish, or pick another --out DIR") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+        finally:
+            os.close(fd)
 
     def has_last(self) -> bool:
         """True when there is a last/ checkpoint to resume from (or its .old copy)."""
