@@ -368,3 +368,40 @@ def test_netc_check_does_not_import_pygls():
     assert out.returncode == 0, out.stderr
     helptext = subprocess.run([sys.executable, "-m", "netc", "--help"], capture_output=True, text=True).stdout
     assert "lsp" in helptext
+
+
+# ------------------------------------------------------------------ isolation between documents
+
+def _repeated(n: int) -> str:
+    return f"netc: 1\nname: many\ninput: [8]\nmodel: Dense(8) * {n}\n"
+
+
+def test_a_slow_document_does_not_hold_up_another():
+    """Checks run in a pool: a small spec opened after a large one gets its diagnostics first."""
+    client = _start()
+    try:
+        big, small = _uri("lsp_big.yaml"), _uri("lsp_small.yaml")
+        client.open(big, _repeated(20000))
+        sent = client.open(small, BROKEN)
+        t_small, p_small = client.wait_for("textDocument/publishDiagnostics", lambda p: p["uri"] == small)
+        t_big, p_big = client.wait_for("textDocument/publishDiagnostics", lambda p: p["uri"] == big)
+        assert t_small < t_big, "the small document waited for the large one"
+        assert len(p_small["diagnostics"]) == 2 and p_big["diagnostics"] == []
+        print(f"small document's diagnostics {1e3 * (t_small - sent):.0f} ms after its open, "
+              f"large one's {1e3 * (t_big - sent):.0f} ms")
+    finally:
+        assert client.close() == 0
+
+
+def test_a_check_past_its_budget_stops_with_one_diagnostic():
+    client = _start(checkBudgetMs=50)  # the large spec takes ~0.3 s, the small one a few ms
+    try:
+        uri = _uri("lsp_budget.yaml")
+        client.open(uri, _repeated(20000))
+        (d,) = client.diagnostics(uri)
+        assert d["code"] == "resource" and "stopped checking this document after 0.05 s" in d["message"]
+        assert d["range"]["start"] == {"line": 0, "character": 0}
+        client.change(uri, 2, [{"text": _repeated(3)}])  # a small document fits the budget
+        assert client.diagnostics(uri, 2) == []
+    finally:
+        assert client.close() == 0

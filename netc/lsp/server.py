@@ -1,12 +1,17 @@
 """``netc lsp``: the language server, over stdio, with pygls.
 
-Diagnostics are published after every open and (debounced) change; the check runs
-in one worker thread so hover and completion stay responsive, and a result is
-published only if no newer edit arrived meanwhile (the latest version wins).
+Diagnostics are published after every open and (debounced) change; checks run in a
+small pool of worker threads so hover and completion stay responsive and one slow
+document never holds up another's diagnostics. Each check runs under a budget
+(``initializationOptions.checkBudgetMs``, default 2000 ms): past it, the document gets
+one diagnostic saying so; a check superseded by a newer edit of its document is
+cancelled at once. A result is published only if no newer edit arrived meanwhile
+(the latest version wins).
 Every handler catches its own failures: a malformed document or a bug costs one
 answer (logged), never the server.
 
-Settings: the debounce is ``initializationOptions.debounceMs`` (else ``--debounce-ms``,
+Settings: the per-check budget is ``initializationOptions.checkBudgetMs`` (0: none); the debounce is
+``initializationOptions.debounceMs`` (else ``--debounce-ms``,
 else ``$NETC_LSP_DEBOUNCE_MS``, else 150 ms). A newly opened document is checked at once.
 Only YAML documents that look like specs are checked (a top-level ``netc:`` key, the schema
 modeline, or a ``*.netc.yaml`` name), unless ``initializationOptions.allFiles`` is true.
@@ -30,6 +35,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from netc import __version__
+from netc.dsl.budget import Budget, Cancelled, budget
 from netc.lsp.analysis import Analysis, analyze
 from netc.lsp.completion import TRIGGERS, completion
 from netc.lsp.definition import definition
@@ -41,6 +47,8 @@ __all__ = ["NetcServer", "build_server", "serve"]
 
 log = logging.getLogger("netc.lsp")
 DEFAULT_DEBOUNCE_MS = 150.0
+DEFAULT_BUDGET_MS = 2000.0  # per check of one document; a check past it stops with one diagnostic
+CHECK_WORKERS = 4  # documents checked at once: a hostile one occupies one worker, not the server
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -75,8 +83,10 @@ class NetcServer(LanguageServer):
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.docs = Documents()
         self.debounce_ms = debounce_ms
-        self.checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-check")
+        self.checker = ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="netc-check")
         self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.running: dict[str, Budget] = {}  # the latest check of each document, to cancel when superseded
+        self.budget_ms = DEFAULT_BUDGET_MS
         self.shutdown_requested = False
         self.all_files = False  # initializationOptions.allFiles: check YAML files that do not look like specs
 
@@ -95,13 +105,21 @@ class NetcServer(LanguageServer):
 
     # ------------------------------------------------------------------ checking
     def schedule(self, uri: str, delay_ms: float | None = None) -> None:
-        """Check ``uri`` after the debounce (or ``delay_ms``); a newer edit restarts the wait."""
+        """Check ``uri`` after the debounce (or ``delay_ms``); a newer edit restarts the wait and cancels
+        a check of the older text that is still running."""
+        self.cancel_check(uri)
         loop = asyncio.get_running_loop()
         old = self.pending.pop(uri, None)
         if old is not None:
             old.cancel()
         delay = self.debounce_ms if delay_ms is None else delay_ms
         self.pending[uri] = loop.call_later(max(delay, 0.0) / 1000, self._launch, uri)
+
+    def cancel_check(self, uri: str) -> None:
+        """Stop a running check of ``uri`` at its next budget check (its result would be discarded anyway)."""
+        running = self.running.pop(uri, None)
+        if running is not None:
+            running.cancel()
 
     def _launch(self, uri: str) -> None:
         self.pending.pop(uri, None)
@@ -110,17 +128,29 @@ class NetcServer(LanguageServer):
             asyncio.ensure_future(self._check(uri, doc.version, doc.text, doc.path))
 
     async def _check(self, uri: str, version: int | None, text: str, path: str) -> None:
+        b = Budget(self.budget_ms / 1000 if self.budget_ms > 0 else None, path)
+        self.cancel_check(uri)
+        self.running[uri] = b
+
         def work() -> Analysis | None:
             d = self.docs.get(uri)
-            if d is None or d.text is not text:
+            if d is None or d.text is not text or b.cancelled:
                 return None  # superseded before it started: skip the work
-            return analyze(text, path, version)
+            try:
+                with budget(b):
+                    return analyze(text, path, version)
+            except Cancelled:
+                return None
 
         try:
             if not self.is_spec(uri, text):  # not a netc spec: clear what an earlier version had
                 self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, [], version))
                 return
-            a = await asyncio.get_running_loop().run_in_executor(self.checker, work)
+            try:
+                a = await asyncio.get_running_loop().run_in_executor(self.checker, work)
+            finally:
+                if self.running.get(uri) is b:
+                    del self.running[uri]
             if a is None:
                 return
             doc = self.docs.get(uri)
@@ -178,6 +208,8 @@ def build_server(debounce_ms: float = DEFAULT_DEBOUNCE_MS) -> NetcServer:
         if isinstance(opts, dict):
             if opts.get("debounceMs") is not None:
                 ls.debounce_ms = float(opts["debounceMs"])
+            if opts.get("checkBudgetMs") is not None:
+                ls.budget_ms = float(opts["checkBudgetMs"])
             ls.all_files = bool(opts.get("allFiles", False))
 
     @server.feature(types.SHUTDOWN)
@@ -225,6 +257,7 @@ def build_server(debounce_ms: float = DEFAULT_DEBOUNCE_MS) -> NetcServer:
         h = ls.pending.pop(uri, None)
         if h is not None:
             h.cancel()
+        ls.cancel_check(uri)
         if ls.docs.pop(uri, None) is not None:
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
 
