@@ -217,3 +217,21 @@ def test_train_without_compile_does_not_import_dynamo(tmp_path):
             "assert torch.compile(lambda x: x * 2, backend='eager')(torch.ones(2)).tolist() == [2.0, 2.0]\n")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_on_epoch_sees_each_record_and_can_stop_the_run(tmp_path):
+    """The hook a tuner prunes through: each logged record, and an exception ends the run there."""
+    seen = []
+
+    def hook(record):
+        seen.append(record["epoch"])
+        if record["epoch"] == 2:
+            raise KeyError("pruned")
+
+    cfg = TrainConfig.from_dict({"data": {"source": "digits", "limit": 200}, "epochs": 5, "plots": False,
+                                 "checkpoint_every": 1})
+    seed_everything(0)
+    with pytest.raises(KeyError, match="pruned"):
+        fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), [("image", (64,), "float32")], cfg,
+            tmp_path, progress=quiet(), on_epoch=hook)
+    assert seen == [1, 2] and ckpt.load_state(tmp_path / "last")["epoch"] == 2

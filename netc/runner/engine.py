@@ -313,12 +313,15 @@ class _Interrupted(Exception):
 # ---------------------------------------------------------------- train
 
 def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: str | Path | None = None, *,
-          progress: Progress | bool = True, on_start: Callable[[], None] | None = None) -> FitResult:
+          progress: Progress | bool = True, on_start: Callable[[], None] | None = None,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
     """Train ``objective`` as ``cfg`` says, writing checkpoints, metrics and plots to ``run_dir``.
 
     ``resume`` is a run directory whose ``last/`` checkpoint to continue from. ``on_start`` runs (on
     rank 0) once the data, models and any resumed state are known to fit together, before the run's
-    files are written: nothing of a run is rewritten by an attempt that fails before that. Raises
+    files are written: nothing of a run is rewritten by an attempt that fails before that. ``on_epoch``
+    gets each epoch's record once it is logged and checkpointed (on every rank); an exception it raises
+    (a tuner pruning the trial) ends the run there and propagates. Raises
     TrainingDiverged on a NaN/Inf value and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM.
     """
     run_dir = Path(run_dir)
@@ -473,6 +476,8 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                     save_best()
                     files.checkpoint(rd.last, objective.module, state_dict())
                     saved_at, saved_epoch = time.perf_counter(), epoch
+                if on_epoch is not None:
+                    on_epoch(record)
                 if stop_now:
                     reporter.note(f"early stopping: {monitor} has not improved for {es.patience} epoch(s); "
                                   f"best {st.best:.4g} at epoch {st.best_epoch}")

@@ -156,10 +156,11 @@ class GAN(Objective):
 def fit_gan(generator: torch.nn.Module, discriminator: torch.nn.Module, latent: Inputs, inputs: Inputs,
             cfg: TrainConfig, run_dir: str | Path, resume: str | Path | None = None, *,
             data: Dataset | None = None, progress: Progress | bool = True,
-            on_start: Callable[[], None] | None = None) -> FitResult:
+            on_start: Callable[[], None] | None = None,
+            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
     """Train a GAN; ``latent`` is the generator's declared input, ``inputs`` the discriminator's (the data)."""
     return train(GAN(generator, discriminator, latent, inputs, data), cfg, run_dir, resume, progress=progress,
-                 on_start=on_start)
+                 on_start=on_start, on_epoch=on_epoch)
 
 
 def generate(generator: torch.nn.Module, z_shape: tuple[int, ...], n: int, *, seed: int = 0,

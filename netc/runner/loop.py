@@ -38,7 +38,8 @@ from netc.runner.supervised import (
 
 def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str | Path,
         resume: str | Path | None = None, *, data: Dataset | None = None,
-        progress: Progress | bool = True, on_start: Callable[[], None] | None = None) -> FitResult:
+        progress: Progress | bool = True, on_start: Callable[[], None] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
     """Train ``model`` as ``cfg`` says, writing checkpoints, metrics and plots to ``run_dir``.
 
     ``inputs`` are the spec's declared inputs ``(name, per-sample shape, dtype)``; ``resume`` is a run
@@ -46,7 +47,7 @@ def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str |
     and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM.
     """
     return train(Supervised(model, inputs, data), cfg, run_dir, resume, progress=progress,
-                 on_start=on_start)
+                 on_start=on_start, on_epoch=on_epoch)
 
 
 # ---------------------------------------------------------------- evaluate / predict
