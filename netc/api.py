@@ -64,12 +64,12 @@ def build(spec: SpecLike | Graph, model: str | None = None, *, train: bool = Tru
         cname, origin = model_class(program, graph.name)
     graph = dataclasses.replace(graph, training=train)
     if passes is not None:
-        from netc.backend.optimise import optimise
+        from netc.compiler.passes import run_pipeline
 
         if isinstance(passes, int):
-            graph = optimise(graph, passes, None)
+            graph = run_pipeline(graph, passes, None)
         else:
-            graph = optimise(graph, None, list(passes))
+            graph = run_pipeline(graph, None, list(passes))
     return build_graph(graph, cname, train=train, origin=origin)
 
 

@@ -1,7 +1,7 @@
 """The ``netc`` command line.
 
-Exit codes: 0 success, 1 invalid spec / data / run failure, 2 command-line misuse,
-3 training diverged (NaN/Inf loss), 70 internal error (a bug), 130 interrupted. Torch is imported only by the
+Exit codes (``netc.diagnostics.EXIT_*``): 0 success, 1 invalid spec / data / run failure, 2 command-line
+misuse, 3 training diverged (NaN/Inf loss), 70 internal error (a bug), 130 interrupted. Torch is imported only by the
 commands that need it, so ``netc check`` stays editor-fast.
 """
 
@@ -12,9 +12,17 @@ import json
 import sys
 from pathlib import Path
 
-from netc.diagnostics import Diagnostic, NetcError, UsageError, diagnostics_json
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 70, 130
+from netc.diagnostics import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    Diagnostic,
+    NetcError,
+    UsageError,
+    diagnostics_json,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,7 +173,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
-    import netc.compiler.ops  # noqa: F401
     from netc.compiler.registry import REGISTRY
 
     ops = REGISTRY.all()
@@ -252,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except NetcError as e:
         _print_diags(e.diagnostics, "text", e.source)
-        return getattr(e, "exit_code", EXIT_INVALID)
+        return e.exit_code
     except KeyboardInterrupt:
         print("netc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

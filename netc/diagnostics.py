@@ -4,12 +4,81 @@ Every mistake a user can make ends up as a :class:`Diagnostic`: a kind, a
 message, a hint and a :class:`Span` into the user's text. Rendering follows the
 compiler convention ``file:line:col: error[kind]: message`` followed by the
 source line with carets under the offending text.
+
+The lowest layer, so it also holds what every layer shows a user the same way:
+the ``REQUIRED`` sentinel, :func:`show` for values, :func:`did_you_mean` for
+near misses and the command's exit codes.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+# Exit codes of the netc command, in one table: the CLI, the runner and the errors raised below agree on them.
+EXIT_OK: Final = 0
+EXIT_INVALID: Final = 1  # the spec, data or a checkpoint is wrong; diagnostics were printed
+EXIT_USAGE: Final = 2  # the command line is wrong, or an optional extra is not installed
+EXIT_DIVERGED: Final = 3  # training stopped because the loss became NaN or infinite
+EXIT_INTERNAL: Final = 70  # a bug in netc (BSD's EX_SOFTWARE)
+EXIT_INTERRUPTED: Final = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
+
+
+class _Required:
+    """The type of :data:`REQUIRED`: one instance, which survives copying and pickling."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+    def __reduce__(self) -> str:
+        return "REQUIRED"  # copy and pickle hand back the module-level instance
+
+
+# The default of an argument or parameter the call must give: op arguments, block parameters and
+# the train vocabulary's factories all use this one object, so any layer can compare against it.
+REQUIRED: Final = _Required()
+
+
+def show(value: object) -> str:
+    """A value as a spec writes it (``true``, ``none``, ``[1, 2]``, ``same``), for hovers, hints and signatures."""
+    if value is REQUIRED:
+        return "required"
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(show(x) for x in value) + "]"
+    return str(value)
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice ``word`` most likely meant, or None.
+
+    In order: the same word in another case (``relu`` → ``ReLU``), a choice the word
+    abbreviates (``acc`` → ``accuracy``), then the nearest spelling (difflib ratio ≥ ``cutoff``,
+    case ignored).
+    """
+    by_lower: dict[str, str] = {}
+    for c in sorted(choices):
+        by_lower.setdefault(c.lower(), c)
+    low = word.lower()
+    if low in by_lower:
+        return by_lower[low]
+    prefix = [c for lc, c in by_lower.items() if low and lc.startswith(low)]
+    if prefix:
+        return prefix[0]
+    near = difflib.get_close_matches(low, list(by_lower), n=1, cutoff=cutoff)
+    return by_lower[near[0]] if near else None
+
+
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The hint ``did you mean 'X'?`` for a near miss of one of ``choices``, or None."""
+    match = closest(word, choices, cutoff)
+    return f"did you mean '{match}'?" if match is not None else None
 
 
 @dataclass(frozen=True)
@@ -83,6 +152,7 @@ class NetcError(Exception):
     """Base of every error netc reports to a user; carries one or more diagnostics."""
 
     kind = "error"
+    exit_code = EXIT_INVALID
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
                  *, kind: str | None = None, diagnostics: list[Diagnostic] | None = None,
@@ -133,22 +203,7 @@ class UsageError(NetcError):
     """The command line is wrong (exit code 2)."""
 
     kind = "cli"
-
-
-@dataclass
-class DiagnosticBag:
-    """Collects independent diagnostics so several can be reported at once."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, d: Diagnostic) -> None:
-        self.items.append(d)
-
-    def extend(self, err: NetcError) -> None:
-        self.items.extend(err.diagnostics)
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
+    exit_code = EXIT_USAGE
 
 
 def diagnostics_json(diags: list[Diagnostic]) -> str:

@@ -13,7 +13,6 @@ from conftest import EXAMPLES, ROOT
 
 import netc
 from netc.backend import build as backend_build
-from netc.backend.optimise import pipeline
 from netc.compiler.ir import Program
 from netc.diagnostics import NetcError, SpecError, UsageError
 
@@ -85,12 +84,8 @@ def test_invalid_spec_raises_spec_error():
 
 
 def test_passes_argument():
-    if pipeline() is not None:
-        m = netc.build(MLP, train=False, passes=2)
-        assert isinstance(m, torch.nn.Module)
-        return
-    with pytest.raises(NetcError, match="not available"):
-        netc.build(MLP, passes=2)
+    m = netc.build(MLP, train=False, passes=2)
+    assert isinstance(m, torch.nn.Module)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

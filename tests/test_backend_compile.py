@@ -13,7 +13,7 @@ from conftest import ROOT
 
 import netc
 from netc.backend import emit
-from netc.backend.optimise import pipeline
+from netc.compiler.passes import run_pipeline
 from netc.cli import main
 
 CIFAR = ROOT / "examples" / "cifar10_cnn.yaml"
@@ -60,8 +60,8 @@ def test_compiled_classics_run_in_a_fresh_interpreter_without_netc(tmp_path):
 
 
 def _as_written() -> list[str]:
-    """Flags for an unoptimised compile: -O0 once the passes exist (the default is then -O2)."""
-    return ["-O0"] if pipeline() is not None else []
+    """Flags for an unoptimised compile: -O0 (the default is -O2)."""
+    return ["-O0"]
 
 
 def test_compile_python_to_stdout_is_compile_source(capsys):
@@ -69,12 +69,9 @@ def test_compile_python_to_stdout_is_compile_source(capsys):
     assert capsys.readouterr().out == netc.compile_source(CIFAR)
 
 
-def test_default_compile_is_optimised_once_passes_exist(capsys):
-    run = pipeline()
-    if run is None:
-        pytest.skip("no optimisation passes in this checkout: the default compile is the model as written")
+def test_default_compile_is_optimised(capsys):
     program = netc.load(CIFAR)
-    optimised = run(dataclasses.replace(program.main, training=False), 2, None, None)
+    optimised = run_pipeline(dataclasses.replace(program.main, training=False), 2, None, None)
     assert main(["compile", str(CIFAR)]) == 0
     out = capsys.readouterr().out
     assert out == emit.program_source(program, graphs={program.main.name: optimised})
@@ -105,16 +102,6 @@ def test_compile_multi_model_python_and_model_choice(tmp_path, capsys):
     assert main(["compile", str(spec), "--format", "onnx"]) == 2
     assert "--model generator" in capsys.readouterr().err
     assert main(["compile", str(spec), "--model", "critic"]) == 2
-
-
-def test_optimisation_flags_without_passes_exit_2():
-    if pipeline() is not None:
-        pytest.skip("optimisation passes exist; their tests cover -O/--passes/--explain")
-    for flags in (["-O2"], ["-O0"], ["--passes", "fuse_conv_bn"], ["--explain"]):
-        out = _netc("compile", str(MNIST), *flags)
-        assert out.returncode == 2, (flags, out.stderr)
-        assert "optimisation passes are not available yet" in out.stderr
-        assert "Traceback" not in out.stderr and out.stdout == ""
 
 
 def test_errors_are_diagnostics_not_tracebacks(tmp_path):

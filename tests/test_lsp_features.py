@@ -229,6 +229,19 @@ def test_completion_skips_given_keywords_and_offers_choices():
     assert _labels(doc, _at(doc, "Conv2D(32", 7))[:2] == ["filters", "kernel"]
 
 
+def test_completion_of_a_required_argument_shows_its_kind_and_required():
+    doc = _doc(RESNET)
+    items = {i.label: i for i in completion(doc, *_at(doc, "Conv2D(32", 7)).items}
+    assert items["filters"].detail == "int, required"  # was 'int, default <object object at 0x…>'
+    assert items["kernel"].detail == "int2, required"
+    assert items["stride"].detail == "int2, default 1" and items["bias"].detail == "bool, default true"
+    assert all("object at" not in i.detail for i in items.values())
+    doc.edit(*[_at(doc, "Res(32) * 2", 4)] * 2, "")
+    doc.edit(_at(doc, "Res(32)", 4), _at(doc, "Res(32)", 6), "")
+    (c,) = completion(doc, *_at(doc, "Res()", 4)).items
+    assert (c.label, c.detail) == ("c", "required")
+
+
 def test_completion_block_params_and_merge_refs():
     doc = _doc(RESNET)  # checked once: the blocks are known while the new call is typed
     doc.edit(*[_at(doc, "Res(32) * 2", 6)] * 2, ", ")

@@ -19,6 +19,7 @@ from torch import nn
 
 from netc.backend.emit import BackendError, class_names, emit_source, source_text
 from netc.compiler.ir import Graph, Program
+from netc.compiler.registry import REGISTRY
 from netc.compiler.select import select_model
 
 _MODULES: dict[str, types.ModuleType] = {}  # generated source → its executed module
@@ -74,13 +75,17 @@ def build_model(program: Program, model: str | None = None, *, train: bool = Tru
 def example_inputs(graph: Graph, batch: int = 2, seq: int = 8, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Random inputs of the right shapes and dtypes: batch ``batch``, symbolic dims ``seq``.
 
-    Symbolic sequence lengths are capped by any PositionalEncoding's ``max_len``;
-    integer ids lie below the smallest Embedding vocabulary.
+    Symbolic sequence lengths are capped by every op's ``seq_len_arg`` (PositionalEncoding's
+    ``max_len``); integer ids lie below every op's ``id_range_arg`` (Embedding's ``vocab``).
     """
+    id_bounds = []
     for n in graph.nodes:
-        if n.op == "PositionalEncoding":
-            seq = min(seq, int(n.arg("max_len", seq)))
-    vocab = min([int(n.arg("vocab")) for n in graph.nodes if n.op == "Embedding"] or [2])
+        op = REGISTRY.get(n.op)
+        if op is not None and op.seq_len_arg is not None:
+            seq = min(seq, int(n.arg(op.seq_len_arg, seq)))
+        if op is not None and op.id_range_arg is not None:
+            id_bounds.append(int(n.arg(op.id_range_arg)))
+    vocab = min(id_bounds or [2])
     gen = torch.Generator().manual_seed(seed)
     out = []
     for i in graph.inputs:

@@ -13,12 +13,11 @@ import warnings
 from pathlib import Path
 
 from netc.backend.emit import BackendError, class_names, program_source
-from netc.backend.optimise import NOT_AVAILABLE, pipeline
 from netc.compiler.ir import Graph, Program
+from netc.compiler.passes import run_pipeline
 from netc.compiler.select import select_models
-from netc.diagnostics import UsageError
+from netc.diagnostics import EXIT_OK, UsageError
 
-EXIT_OK, EXIT_USAGE = 0, 2
 ONNX_TOLERANCE = 1e-4  # max abs difference between onnxruntime and torch accepted as "the same model"
 
 
@@ -35,19 +34,12 @@ def run_compile(args: argparse.Namespace) -> int:
     program = check_file(args.file, params=params)
     models = _models(program, args.model, args.format)
 
-    # 2. optimise: -O2 by default once the passes exist; asked-for passes without them are an error
-    asked = args.opt is not None or bool(args.passes) or args.explain
-    run = pipeline()
-    if asked and run is None:
-        print(f"netc: error[cli]: {NOT_AVAILABLE}", file=sys.stderr)
-        print("  hint: drop -O/--passes/--explain to compile the model as written", file=sys.stderr)
-        return EXIT_USAGE
+    # 2. optimise: -O2 unless -O or --passes says otherwise
     graphs = {m: dataclasses.replace(program.graphs[m], training=bool(args.train_mode)) for m in models}
-    if run is not None:
-        names = [p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None
-        level = args.opt if args.opt is not None else (None if names else 2)
-        explain = _explain if args.explain else None
-        graphs = {m: run(g, level, names, explain) for m, g in graphs.items()}
+    names = [p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None
+    level = args.opt if args.opt is not None else (None if names else 2)
+    explain = _explain if args.explain else None
+    graphs = {m: run_pipeline(g, level, names, explain) for m, g in graphs.items()}
 
     # 3. emit
     if args.format == "ir":

@@ -21,7 +21,8 @@ from netc.backend.emit import MODULE_ATTRS, _unique
 from netc.compiler.ir import Graph
 from netc.compiler.passes import PASSES, steps
 from netc.compiler.passes.base import FinishHook, NodeWeights, PassError, WeightRule
-from netc.compiler.passes.channels_last import CONVS, channels_last_tensors
+from netc.compiler.passes.channels_last import channels_last_tensors
+from netc.compiler.passes.rewrite import op_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -130,7 +131,7 @@ def store_channels_last(graph: Graph, module: Any, submodule: Any) -> None:
 
     cl = channels_last_tensors(graph)
     for n in graph.nodes:
-        if n.op in CONVS and n.inputs[0] in cl:
+        if op_of(n).prefers_channels_last and n.inputs[0] in cl:
             conv = submodule(n.name)
             if conv is not None and conv.weight.dim() == 4:
                 conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from netc.diagnostics import Span
+from netc.diagnostics import Span, show
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -63,16 +63,8 @@ class Node:
 
     def text(self) -> str:
         """``conv2d = Conv2D[filters=32, kernel=3](x) : f32[N, 32, 6, 6]``."""
-        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.args)
+        args = ", ".join(f"{k}={show(v)}" for k, v in self.args)
         return f"{self.name} = {self.op}[{args}]({', '.join(self.inputs)}) : {self.type}"
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v).lower()
-    if isinstance(v, tuple):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
 
 
 @dataclass(frozen=True)

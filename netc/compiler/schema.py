@@ -19,7 +19,7 @@ DIM = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern"
 
 
 def _arg_schema(a) -> dict[str, Any]:
-    from netc.compiler.registry import REQUIRED
+    from netc.diagnostics import REQUIRED
 
     kinds: dict[str, dict[str, Any]] = {
         "int": {"type": "integer"},
@@ -64,7 +64,6 @@ def _op_schema(o) -> dict[str, Any]:
 
 def build_schema() -> dict[str, Any]:
     """Generate the spec schema from the registry and the train config's schema."""
-    import netc.compiler.ops  # noqa: F401  registers the built-in ops
     from netc.compiler.registry import REGISTRY
     from netc.compiler.train.config import json_schema as train_schema
 

@@ -7,16 +7,14 @@ strings and block headers.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netc.diagnostics import Diagnostic, NetcError, Span, SpecError, remember_source
+from netc.diagnostics import REQUIRED, Diagnostic, NetcError, Span, SpecError, did_you_mean, remember_source, show
 from netc.dsl import ast
 from netc.dsl.chain import parse_chain
 from netc.dsl.yamlload import YMap, YNode, YScalar, YSeq, load_yaml, node_at, to_python
 
-REQUIRED = object()
 DEFAULT_INPUT = "x"
 
 
@@ -44,9 +42,13 @@ class Param:
     """A block parameter, possibly with a default."""
 
     name: str
-    default: object
+    default: object  # REQUIRED when the call must give it
     span: Span
 
+
+    def signature(self) -> str:
+        """``name=default``, or ``name`` for a required parameter."""
+        return self.name if self.default is REQUIRED else f"{self.name}={show(self.default)}"
 
 @dataclass(frozen=True)
 class BlockDef:
@@ -58,6 +60,11 @@ class BlockDef:
     span: Span
     file: str
 
+
+    def signature(self, name: str | None = None) -> str:
+        """``Res(c, stride=1)``, called ``name`` if given (``lib.Res`` for an imported block)."""
+        name = name or self.name
+        return f"{name}({', '.join(p.signature() for p in self.params)})" if self.params else name
 
 @dataclass(frozen=True)
 class ModelDef:
@@ -154,8 +161,7 @@ def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
         out = []
         for k, _ in node.items:
             if k.value not in allowed and str(k.value) in str(err.message):
-                sug = difflib.get_close_matches(str(k.value), allowed, n=1)
-                hint = f"did you mean '{sug[0]}'?" if sug else f"allowed keys: {', '.join(allowed)}"
+                hint = did_you_mean(str(k.value), allowed) or f"allowed keys: {', '.join(allowed)}"
                 out.append(Diagnostic("schema", f"unknown key '{k.value}' in {where}", k.span, hint))
         if out:
             return out
@@ -194,9 +200,8 @@ def _explain(err, root: YNode, file: str, schema: dict) -> list[Diagnostic]:
         msg = f"{where}: expected {err.validator_value!r}, got {err.instance!r}"
     elif err.validator == "enum":
         head = str(err.instance).split("(", 1)[0]  # `adma(lr=1e-3)`: compare the name
-        sug = difflib.get_close_matches(head, [str(v) for v in err.validator_value], n=1, cutoff=0.5)
         return [Diagnostic("schema", f"{where}: {err.instance!r} is not one of {err.validator_value}", span,
-                           f"did you mean '{sug[0]}'?" if sug else None)]
+                           did_you_mean(head, [str(v) for v in err.validator_value], cutoff=0.5))]
     else:
         msg = f"{where}: {msg}"[:240]
     return [Diagnostic("schema", msg, span, desc[:160] or None)]
@@ -327,10 +332,9 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
     spec_params = to_python(root.get("params")) if root.get("params") is not None else {}
     for k, v in (overrides or {}).items():
         if k not in spec_params:
-            sug = difflib.get_close_matches(k, list(spec_params), n=1)
             errors.append(Diagnostic("cli", f"--param {k}: this spec has no parameter '{k}'",
                                      root.key_node("params").span if root.get("params") is not None else None,
-                                     f"did you mean '{sug[0]}'?" if sug else
+                                     did_you_mean(k, spec_params) or
                                      f"parameters: {', '.join(spec_params) or 'none (add a params: mapping)'}"))
         elif type(v) is not type(spec_params[k]) and not (isinstance(v, int) and isinstance(spec_params[k], float)):
             errors.append(Diagnostic("cli", f"--param {k}={v!r}: expected {type(spec_params[k]).__name__} like the "
@@ -396,10 +400,6 @@ def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
                         "paths are relative to the importing spec file", kind="import")
     try:
         st = path.stat()
-        key = (str(path), st.st_mtime_ns, st.st_size)
-        if key in _IMPORTED:  # an editor re-checks often; imported files rarely change
-            return _IMPORTED[key]
-        text = path.read_bytes()
     except OSError as e:
         raise SpecError(f"cannot read {rel}: {e.strerror}", span, kind="import") from None
     try:

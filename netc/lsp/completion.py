@@ -11,12 +11,13 @@ from __future__ import annotations
 from lsprotocol import types
 
 from netc.compiler.registry import REGISTRY, Arg, OpDef
-from netc.dsl.spec import REQUIRED, BlockDef
+from netc.diagnostics import REQUIRED, show
+from netc.dsl.spec import BlockDef
 from netc.dsl.yamlload import YMap, load_yaml
 from netc.lsp.context import CallContext, call_context, chain_slot, in_chain_value, key_path, word_at
 from netc.lsp.documents import Document
 from netc.lsp.hover import arg_markdown, op_markdown
-from netc.lsp.symbols import block_header, block_namespace, scope_at
+from netc.lsp.symbols import block_namespace, scope_at
 
 __all__ = ["TRIGGERS", "completion"]
 
@@ -58,7 +59,7 @@ def _steps(doc: Document, rng: types.Range, at_start: bool, line: int, col: int)
         op = REGISTRY.get(target)
         if op is not None:
             items.append(_op_item(op, alias, rng, f"alias of {op.name}"))
-    blocks = {name: (block_header(name, b), f"`{b.file.rsplit('/', 1)[-1]}` line {b.span.line}")
+    blocks = {name: (b.signature(name), f"`{b.file.rsplit('/', 1)[-1]}` line {b.span.line}")
               for name, b in _blocks(doc).items()}
     for name, header in _yaml_blocks(doc.text).items():  # the spec may not parse yet; its YAML may
         blocks.setdefault(name, (header, "this file"))
@@ -150,8 +151,8 @@ def _in_call(doc: Document, ctx: CallContext, rng: types.Range, line: int, col: 
     if b is None or ctx.kwarg is not None:
         return []
     return [types.CompletionItem(label=p.name, kind=K.Property,
-                                 detail="required" if p.default is REQUIRED else f"default {p.default}",
-                                 documentation=_md(f"parameter of block `{block_header(ctx.callee, b)}`"),
+                                 detail="required" if p.default is REQUIRED else f"default {show(p.default)}",
+                                 documentation=_md(f"parameter of block `{b.signature(ctx.callee)}`"),
                                  text_edit=types.TextEdit(rng, f"{p.name}="), filter_text=p.name,
                                  sort_text=f"1{i:03d}")
             for i, p in enumerate(b.params[ctx.positional:]) if p.name not in ctx.given]
@@ -166,17 +167,15 @@ def _values(a: Arg, rng: types.Range, doc: Document, line: int, col: int) -> lis
         values = _names_in_scope(doc, line, col)
     else:
         return []
-    default = None if a.required else str(a.default).lower() if isinstance(a.default, bool) else a.default
+    default = None if a.required else show(a.default)
     return [types.CompletionItem(label=v, kind=K.EnumMember, text_edit=types.TextEdit(rng, v), sort_text=f"{i:03d}",
                                  detail=a.name + (" (default)" if v == default else ""))
             for i, v in enumerate(values)]
 
 
 def _arg_detail(a: Arg) -> str:
-    if a.default is REQUIRED:
-        return f"{a.kind}, required"
-    d = a.default
-    return f"{a.kind}, default {str(d).lower() if isinstance(d, bool) or d is None else d}"
+    """``int, required`` or ``int2, default 1``: the argument's kind and what a call may leave out."""
+    return f"{a.kind}, required" if a.required else f"{a.kind}, default {show(a.default)}"
 
 
 def _md(text: str) -> types.MarkupContent:

@@ -16,12 +16,12 @@ from lsprotocol import types
 
 from netc.compiler.ir import Node, TensorType
 from netc.compiler.registry import REGISTRY, Arg, OpDef, fmt_shape
-from netc.diagnostics import Span
-from netc.dsl.spec import REQUIRED, BlockDef
+from netc.diagnostics import REQUIRED, Span, show
+from netc.dsl.spec import BlockDef
 from netc.lsp.analysis import Analysis, BlockUse, LineMap, contains
 from netc.lsp.context import call_context, word_at
 from netc.lsp.documents import Document
-from netc.lsp.symbols import Symbol, block_header, block_namespace, resolve
+from netc.lsp.symbols import Symbol, block_namespace, resolve
 
 __all__ = ["arg_markdown", "hover", "op_markdown"]
 
@@ -99,12 +99,12 @@ def op_markdown(op: OpDef) -> str:
 def arg_markdown(op_name: str, a: Arg) -> str:
     """``filters`` · int · required — doc."""
     bits = [f"**{a.name}**", a.kind]
-    bits.append("required" if a.required else f"default `{_show(a.default)}`")
+    bits.append("required" if a.required else f"default `{show(a.default)}`")
     if a.choices:
         bits.append("one of " + ", ".join(f"`{c}`" for c in a.choices))
     if a.min is not None or a.max is not None:
-        lo = "" if a.min is None else f"{_show(a.min)} ≤ "
-        hi = "" if a.max is None else f" ≤ {_show(a.max)}"
+        lo = "" if a.min is None else f"{show(a.min)} ≤ "
+        hi = "" if a.max is None else f" ≤ {show(a.max)}"
         bits.append(f"{lo}{a.name}{hi}")
     return f"{' · '.join(bits)}  \nargument of `{op_name}`: {a.doc or a.name}"
 
@@ -121,7 +121,7 @@ def _nodes_markdown(nodes: list[Node]) -> str:
     head = op_markdown(op) if op is not None else f"`{nodes[0].op}`"
     if len(nodes) == 1:
         n = nodes[0]
-        args = ", ".join(f"{k}={_show(v)}" for k, v in n.args)
+        args = ", ".join(f"{k}={show(v)}" for k, v in n.args)
         macs = f" · **MACs** {n.macs:,}" if n.macs else ""
         return (f"{head}\n\n**output** {_shape(n.type)} · **params** {n.params:,}{macs}  \n"
                 f"node `{n.name}` = {n.op}({args})")
@@ -136,7 +136,7 @@ def _nodes_markdown(nodes: list[Node]) -> str:
 def _block_markdown(name: str, b: BlockDef, a: Analysis) -> str:
     where = f"line {b.span.line}" if b.span.file == a.file else f"{Path(b.span.file).name}:{b.span.line}"
     comment = _comment_above(b.span, a)
-    out = f"```text\nblock {block_header(name, b)}\n```\ndefined at {where}"
+    out = f"```text\nblock {b.signature(name)}\n```\ndefined at {where}"
     return f"{out}  \n{comment}" if comment else out
 
 
@@ -185,11 +185,11 @@ def _symbol_markdown(sym: Symbol, a: Analysis) -> str:
             return f"input `{sym.name}`: {_shape(t)} (the batch axis N is implicit)"
         return f"input `{sym.name}`"
     if sym.kind == "param":
-        return f"spec parameter `{sym.name}` = `{_show(sym.value)}` (override with `--param {sym.name}=...`)"
+        return f"spec parameter `{sym.name}` = `{show(sym.value)}` (override with `--param {sym.name}=...`)"
     if sym.kind == "block_param":
         if sym.name == "in":
             return f"`in`: the input of block `{sym.block.name}`"
-        default = "required" if sym.value is REQUIRED else f"default `{_show(sym.value)}`"
+        default = "required" if sym.value is REQUIRED else f"default `{show(sym.value)}`"
         return f"parameter `{sym.name}` of block `{sym.block.name}` ({default})"
     if sym.kind == "block" and sym.block is not None:
         md = _block_markdown(sym.name, sym.block, a)
@@ -217,8 +217,8 @@ def _argument(doc: Document, callee: str, word: str, line: int, col: int) -> str
         if b is not None:
             for p in b.params:
                 if p.name == word:
-                    default = "required" if p.default is REQUIRED else f"default `{_show(p.default)}`"
-                    return f"**{p.name}** · {default}  \nparameter of block `{block_header(callee, b)}`"
+                    default = "required" if p.default is REQUIRED else f"default `{show(p.default)}`"
+                    return f"**{p.name}** · {default}  \nparameter of block `{b.signature(callee)}`"
     return None
 
 
@@ -244,14 +244,6 @@ def _comment_above(span: Span, a: Analysis) -> str:
         out.append(lines[k].strip().lstrip("#").strip())
         k -= 1
     return " ".join(reversed(out))
-
-
-def _show(v: object) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v).lower()
-    if isinstance(v, tuple | list):
-        return "[" + ", ".join(_show(x) for x in v) + "]"
-    return str(v)
 
 
 def _range(a: tuple[int, int], b: tuple[int, int]) -> types.Range:

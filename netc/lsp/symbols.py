@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netc.diagnostics import Span
-from netc.dsl.spec import REQUIRED, BlockDef, Entry, ModelDef, Spec
+from netc.dsl.spec import BlockDef, Entry, ModelDef, Spec
 from netc.dsl.yamlload import YMap
 from netc.lsp.analysis import contains
 
-__all__ = ["Scope", "Symbol", "block_header", "block_namespace", "resolve", "scope_at"]
+__all__ = ["Scope", "Symbol", "block_namespace", "resolve", "scope_at"]
 
 
 @dataclass(frozen=True)
@@ -64,18 +64,6 @@ def block_namespace(spec: Spec) -> dict[str, BlockDef]:
         for n, b in sub.blocks.items():
             ns[f"{alias}.{n}"] = b
     return ns
-
-
-def block_header(name: str, b: BlockDef) -> str:
-    """``Res(c, stride=1)`` as called (``lib.Res`` for an imported block)."""
-    ps = [p.name if p.default is REQUIRED else f"{p.name}={_show(p.default)}" for p in b.params]
-    return f"{name}({', '.join(ps)})" if ps else name
-
-
-def _show(v: object) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v).lower()
-    return str(v)
 
 
 def resolve(spec: Spec, word: str, line: int, col: int, *, alias_part: bool = False) -> Symbol | None:

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from netc.diagnostics import NetcError, UsageError
+from netc.diagnostics import EXIT_INTERRUPTED, EXIT_OK, NetcError, UsageError
 from netc.runner.options import LAUNCH_FLAGS, worker_argv
 
 T = TypeVar("T")
@@ -359,8 +359,8 @@ def launch(args: argparse.Namespace) -> int:
         return code
     except SignalException:
         print("netc: interrupted; workers stopped", file=sys.stderr)
-        return 130
-    return 0
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 __all__ = [

@@ -17,7 +17,7 @@ from netc.compiler.train.objectives import (
     resolve_optimizer,
     resolve_schedule,
 )
-from netc.compiler.train.registry import REQUIRED, Bound, Entry, implement
+from netc.compiler.train.registry import Bound, Entry, implement
 from netc.diagnostics import SpecError
 
 # ---------------------------------------------------------------- losses
@@ -179,7 +179,6 @@ def build_schedule(bound: Bound, optimizer, *, epochs: int, steps_per_epoch: int
 __all__ = [
     "LOSSES",
     "OPTIMIZERS",
-    "REQUIRED",
     "SCHEDULES",
     "LossEntry",
     "ScheduleEntry",

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netc.compiler.train import sources as declared
-from netc.compiler.train.registry import did_you_mean, implement
+from netc.compiler.train.registry import implement
 from netc.compiler.train.sources import Source, infer_source
-from netc.diagnostics import DataError
+from netc.diagnostics import DataError, did_you_mean
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,6 +1,9 @@
-"""Built-in op declarations; importing this package registers them in REGISTRY."""
+"""The built-in op declarations, one module per family; importing this package declares them all.
 
-from netc.compiler.ops import (  # noqa: F401  (imported for their registration side effect)
+:mod:`netc.compiler.registry` imports it and registers every declaration (``opdef.BUILTINS``).
+"""
+
+from netc.compiler.ops import (  # noqa: F401  (imported for their declarations)
     activation,
     adaptive_pool,
     attention,

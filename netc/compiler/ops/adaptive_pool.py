@@ -6,7 +6,8 @@ their classifier so that the first Dense layer's size does not depend on the ima
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 
 def _size(a: A, n: int) -> tuple[int, ...]:

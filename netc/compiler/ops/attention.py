@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 
 def _seq(name: str, s: Shape) -> int:
@@ -49,7 +50,7 @@ op("MultiHeadAttention", "Multi-head scaled dot-product attention; self-attentio
     Arg("kv", "ref", None, doc="name of the key/value sequence for cross-attention", nullable=True),
     Arg("dropout", "float", 0.0, doc="dropout on attention weights", min=0.0, max=1.0)],
    infer=_mha_infer, lower=_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
-   macs=_mha_macs, category="attention", stateful_in_eval=True,
+   macs=_mha_macs, category="attention", dropout_arg="dropout",
    example="a: LayerNorm → MultiHeadAttention(4)")
 
 
@@ -94,13 +95,13 @@ op("TransformerEncoderLayer", "One Transformer encoder layer (self-attention + f
    _enc_args(False), infer=_enc_infer("TransformerEncoderLayer"),
    lower=lambda a, ins, out: _layer_lowering(a, ins[0][2]),
    params=lambda a, ins: _layer_params(ins[0][2], a.ff), macs=_enc_macs, category="attention",
-   stateful_in_eval=True, example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
+   dropout_arg="dropout", example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
 op("TransformerEncoder", "A stack of `layers` Transformer encoder layers over (N, T, D).",
    _enc_args(True), infer=_enc_infer("TransformerEncoder"),
    lower=lambda a, ins, out: L("nn.TransformerEncoder", _layer_lowering(a, ins[0][2]), a.layers,
                                enable_nested_tensor=False),
    params=lambda a, ins: a.layers * _layer_params(ins[0][2], a.ff),
-   macs=lambda a, ins, out: a.layers * _enc_macs(a, ins, out), category="attention", stateful_in_eval=True,
+   macs=lambda a, ins, out: a.layers * _enc_macs(a, ins, out), category="attention", dropout_arg="dropout",
    example="Dense(64) → PositionalEncoding → TransformerEncoder(2, 4, ff=128) → SeqPool(mean) → Dense(10)")
 
 
@@ -127,5 +128,6 @@ op("PositionalEncoding", "Adds position information to (N, T, D): fixed sinusoid
     Arg("learned", "bool", False, doc="learn the position vectors instead of sinusoids"),
     Arg("dropout", "float", 0.0, doc="dropout after adding positions", min=0.0, max=1.0)],
    infer=_pe_infer, lower=_pe_lower,
-   params=lambda a, ins: a.max_len * ins[0][2] if a.learned else 0, category="attention", stateful_in_eval=True,
+   params=lambda a, ins: a.max_len * ins[0][2] if a.learned else 0, category="attention", dropout_arg="dropout",
+   seq_len_arg="max_len",
    example="Embedding(1000, 64) → PositionalEncoding → TransformerEncoder(2, 4)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 
 def _tuple(v, n: int) -> tuple[int, ...]:
@@ -125,10 +126,12 @@ def _conv_args(n: int) -> list[Arg]:
 
 op("Conv1D", "1-D convolution over (N, C, L).", _conv_args(1), infer=_conv_infer(1, "Conv1D"),
    lower=_conv_lower(1), params=_conv_params(1), macs=_conv_macs(1), category="conv",
+   fresh_output=True, channel_axis=1, weight_out_axis=0, merge_width="filters",
    example="Conv1D(32, 5, padding=same) → ReLU")
 op("Conv2D", "2-D convolution over (N, C, H, W).", _conv_args(2), infer=_conv_infer(2, "Conv2D"),
    lower=_conv_lower(2), params=_conv_params(2), macs=_conv_macs(2), category="conv",
-   example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
+   fresh_output=True, channel_axis=1, weight_out_axis=0, merge_width="filters", prefers_channels_last=True,
+   keeps_layout=True, example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
 
 
 def _convt_infer(a: A, ins: list[Shape]) -> Shape:
@@ -175,4 +178,6 @@ op("ConvTranspose2D", "Transposed 2-D convolution (learned upsampling) over (N, 
    + (a.filters if a.bias else 0),
    macs=lambda a, ins, out: concrete(ins[0][2]) * concrete(ins[0][3]) * ins[0][1] * a.filters
    * _tuple(a.kernel, 2)[0] * _tuple(a.kernel, 2)[1],
-   category="conv", example="Reshape([64, 4, 4]) → ConvTranspose2D(32, 4, stride=2, padding=1)")
+   category="conv", fresh_output=True, channel_axis=1, weight_out_axis=1,  # weight is (in, out, kh, kw)
+   prefers_channels_last=True, keeps_layout=True,
+   example="Reshape([64, 4, 4]) → ConvTranspose2D(32, 4, stride=2, padding=1)")

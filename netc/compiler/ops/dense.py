@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 
 def _dense_infer(a: A, ins: list[Shape]) -> Shape:
@@ -36,6 +37,7 @@ op("Dense", "Fully connected layer over the last dimension: y = x W^T + b.",
    infer=_dense_infer,
    lower=lambda a, ins, out: L("nn.Linear", ins[0][-1], a.units, **({} if a.bias else {"bias": False})),
    params=_dense_params, macs=_dense_macs, aliases=("Linear",), category="core",
+   fresh_output=True, channel_axis=-1, weight_out_axis=0, merge_width="units",
    example="Flatten → Dense(128) → ReLU")
 
 
@@ -54,14 +56,14 @@ op("Embedding", "Lookup table mapping integer ids (N, T) to vectors (N, T, dim).
    infer=_embedding_infer,
    lower=lambda a, ins, out: L("nn.Embedding", a.vocab, a.dim,
                                **({} if a.padding_idx is None else {"padding_idx": a.padding_idx})),
-   params=lambda a, ins: a.vocab * a.dim, category="core", input_dtype="int64",
+   params=lambda a, ins: a.vocab * a.dim, category="core", input_dtype="int64", id_range_arg="vocab",
    example="Embedding(1000, 64) → LSTM(64)")
 
 op("Dropout", "Zeroes elements with probability `rate` during training; identity at inference.",
    [Arg("rate", "float", 0.5, doc="drop probability", min=0.0, max=1.0)],
    infer=lambda a, ins: ins[0],
    lower=lambda a, ins, out: L("nn.Dropout", a.rate),
-   category="core", stateful_in_eval=True, example="Dense(128) → Dropout(0.2)")
+   category="core", keeps_layout=True, example="Dense(128) → Dropout(0.2)")
 
 op("Identity", "Passes its input through unchanged.", [],
-   infer=lambda a, ins: ins[0], lower=lambda a, ins, out: L(None, forward="{x}"), category="core")
+   infer=lambda a, ins: ins[0], lower=lambda a, ins, out: L(None, forward="{x}"), category="core", keeps_layout=True)

@@ -3,13 +3,14 @@ WindowMax.
 
 They are ordinary ops (a spec may use them too), all without weights of their own:
 the weights of an optimised module stay in plain Conv/Linear layers, mapped from the
-unoptimised module by ``netc.compiler.passes.weights``. Every lowering is plain,
+unoptimised module by ``netc.backend.weights``. Every lowering is plain,
 scriptable torch, so the source ``netc compile -O2`` writes stays standalone.
 """
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 
 def _axis(a: A, s: Shape) -> int:
@@ -51,7 +52,7 @@ def _cl_infer(a: A, ins: list[Shape]) -> Shape:
 op("ChannelsLast", "Store an image batch channels-last (NHWC) in memory; values and shape are unchanged.", [],
    infer=_cl_infer,
    lower=lambda a, ins, out: L(None, forward="{x}.contiguous(memory_format=torch.channels_last)"),
-   category="layout", example="ChannelsLast → Conv2D(32, 3, padding=same)")
+   category="layout", keeps_layout=True, example="ChannelsLast → Conv2D(32, 3, padding=same)")
 
 
 def _sdpa_infer(a: A, ins: list[Shape]) -> Shape:
@@ -121,7 +122,7 @@ op("InplaceActivation",
    "(what the fuse_activation pass makes of Conv → ReLU at inference; not for training).",
    [Arg("fn", "str", doc="the activation", choices=tuple(_INPLACE)),
     Arg("slope", "float", 0.01, doc="negative slope of leaky_relu", min=0.0)],
-   infer=lambda a, ins: ins[0], lower=_inplace_lower, category="activation",
+   infer=lambda a, ins: ins[0], lower=_inplace_lower, category="activation", keeps_layout=True,
    example="Conv2D(32, 3) → InplaceActivation(relu)")
 
 
@@ -159,5 +160,5 @@ op("WindowMax",
    "than max_pool (which also computes indices).",
    [Arg("axis", "int", doc="the pooled axis (2 or later; negative counts from the end)"),
     Arg("size", "int", doc="window size (= stride)", min=2)],
-   infer=_window_max_infer, lower=_window_max_lower, category="pool",
+   infer=_window_max_infer, lower=_window_max_lower, category="pool", fresh_output=True, keeps_layout=True,
    example="Conv2D(32, 3) → WindowMax(-2, 2) → WindowMax(-1, 2)")

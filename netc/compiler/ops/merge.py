@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 
 def _same_shapes(name: str):
@@ -21,11 +22,11 @@ def _same_shapes(name: str):
 
 op("Add", "Element-wise sum of tensors of equal shape (residual connections).", [],
    infer=_same_shapes("Add"), lower=lambda a, ins, out: L(None, forward=" + ".join(f"{{x{i}}}" for i in range(len(ins)))),
-   category="merge", arity="many", example="Add(body, in) → ReLU")
+   category="merge", arity="many", fresh_output=True, keeps_layout=True, example="Add(body, in) → ReLU")
 op("Multiply", "Element-wise product of tensors of equal shape (gating).", [],
    infer=_same_shapes("Multiply"),
    lower=lambda a, ins, out: L(None, forward=" * ".join(f"{{x{i}}}" for i in range(len(ins)))),
-   category="merge", arity="many", example="Multiply(gate, value)")
+   category="merge", arity="many", fresh_output=True, keeps_layout=True, example="Multiply(gate, value)")
 
 
 def _concat_infer(a: A, ins: list[Shape]) -> Shape:
@@ -56,4 +57,4 @@ op("Concat", "Concatenate tensors along `axis` (1 = channels/features; batch is 
    [Arg("axis", "int", 1, doc="axis to join along (0 is the batch axis; -1 the last)")],
    infer=_concat_infer,
    lower=lambda a, ins, out: L(None, forward="torch.cat([{xs}], dim=" + str(a.axis) + ")"),
-   category="merge", arity="many", example="Concat(b1, b2, b3, b4)")
+   category="merge", arity="many", fresh_output=True, example="Concat(b1, b2, b3, b4)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, fmt_shape, op, numel
+from netc.compiler.opdef import A, Arg, L, Shape, fmt_shape, op, numel
+from netc.diagnostics import ShapeError
 
 
 def _bn_infer(a: A, ins: list[Shape]) -> Shape:
@@ -28,8 +29,8 @@ op("BatchNorm", "Batch normalisation over the channel axis 1; BatchNorm1d or Bat
    [Arg("momentum", "float", 0.1, doc="running-statistics update rate", min=0.0, max=1.0),
     Arg("eps", "float", 1e-5, doc="added to the variance for stability", min=0.0)],
    infer=_bn_infer, lower=_bn_lower, params=lambda a, ins: 2 * ins[0][1],
-   macs=lambda a, ins, out: 2 * (numel(out[1:]) or out[1]), category="norm", stateful_in_eval=True,
-   example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
+   macs=lambda a, ins, out: 2 * (numel(out[1:]) or out[1]), category="norm", fresh_output=True,
+   keeps_layout=True, example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
 
 
 def _ln_infer(a: A, ins: list[Shape]) -> Shape:
@@ -43,4 +44,5 @@ op("LayerNorm", "Layer normalisation over the last axis.",
    [Arg("eps", "float", 1e-5, doc="added to the variance for stability", min=0.0)],
    infer=_ln_infer,
    lower=lambda a, ins, out: L("nn.LayerNorm", ins[0][-1], **({} if a.eps == 1e-5 else {"eps": a.eps})),
-   params=lambda a, ins: 2 * ins[0][-1], category="norm", example="Add(x, attn) → LayerNorm")
+   params=lambda a, ins: 2 * ins[0][-1], category="norm", fresh_output=True,
+   example="Add(x, attn) → LayerNorm")

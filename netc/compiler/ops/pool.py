@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from netc.compiler.ops.conv import conv_out
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 
 def _t(v, n):
@@ -84,13 +85,14 @@ for _kind in ("Max", "Avg"):
     what = "maximum" if _kind == "Max" else "average"
     op(f"{_kind}Pool", f"{what.capitalize()} pooling; 1-D or 2-D chosen by the input's rank.", _args("int2"),
        infer=_pool_infer(f"{_kind}Pool", (3, 4)), lower=_pool_lower(_kind, None), macs=_pool_macs,
-       category="pool", example=f"Conv2D(32, 3) → ReLU → {_kind}Pool(2)")
+       category="pool", window_pool=_kind.lower(), fresh_output=True, keeps_layout=True,
+       example=f"Conv2D(32, 3) → ReLU → {_kind}Pool(2)")
     op(f"{_kind}Pool1D", f"1-D {what} pooling over (N, C, L).", _args("int"),
        infer=_pool_infer(f"{_kind}Pool1D", (3,)), lower=_pool_lower(_kind, 1), macs=_pool_macs,
-       category="pool")
+       category="pool", window_pool=_kind.lower(), fresh_output=True)
     op(f"{_kind}Pool2D", f"2-D {what} pooling over (N, C, H, W).", _args("int2"),
        infer=_pool_infer(f"{_kind}Pool2D", (4,)), lower=_pool_lower(_kind, 2), macs=_pool_macs,
-       category="pool")
+       category="pool", window_pool=_kind.lower(), fresh_output=True, keeps_layout=True)
 
 
 def _global_infer(name: str):

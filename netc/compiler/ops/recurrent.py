@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.diagnostics import ShapeError
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -77,4 +78,5 @@ for _name, _doc in [("RNN", "Elman RNN with tanh"), ("LSTM", "Long short-term me
         Arg("return_sequences", "bool", False, doc="return every step (N, T, H) instead of the last state (N, H)"),
         Arg("dropout", "float", 0.0, doc="dropout between stacked layers", min=0.0, max=1.0)],
        infer=_infer(_name), lower=_lower(_name), params=_params(_name), macs=_macs(_name),
-       category="sequence", stateful_in_eval=True, example=f"{_name}(64, layers=2, return_sequences=true) → {_name}(64) → Dense(10)")
+       category="sequence", dropout_arg="dropout",
+       example=f"{_name}(64, layers=2, return_sequences=true) → {_name}(64) → Dense(10)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.registry import A, Arg, L, Shape, ShapeError, fmt_shape, numel, op
+from netc.compiler.opdef import A, Arg, L, Shape, fmt_shape, numel, op
+from netc.diagnostics import ShapeError
 
 
 def _flatten_infer(a: A, ins: list[Shape]) -> Shape:
@@ -15,7 +16,7 @@ def _flatten_infer(a: A, ins: list[Shape]) -> Shape:
 
 
 op("Flatten", "Flatten every axis but the batch: (N, ...) → (N, features).", [],
-   infer=_flatten_infer, lower=lambda a, ins, out: L("nn.Flatten"), category="shape",
+   infer=_flatten_infer, lower=lambda a, ins, out: L("nn.Flatten"), category="shape", reshape_only=True,
    example="MaxPool(2) → Flatten → Dense(10)")
 
 
@@ -44,7 +45,7 @@ op("Reshape", "Reshape each sample (batch axis implicit); one size may be -1.",
    [Arg("shape", "ints", doc="new per-sample shape, e.g. [64, 4, 4]")],
    infer=_reshape_infer,
    lower=lambda a, ins, out: L(None, forward="{x}.reshape({x}.shape[0], " + ", ".join(map(str, out[1:])) + ")"),
-   category="shape", example="Dense(1024) → Reshape([64, 4, 4])")
+   category="shape", reshape_only=True, example="Dense(1024) → Reshape([64, 4, 4])")
 
 
 def _permute_infer(a: A, ins: list[Shape]) -> Shape:

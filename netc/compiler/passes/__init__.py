@@ -11,7 +11,6 @@ torch, so ``netc compile --format ir -O2`` stays torch-free.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 
 from netc.compiler.ir import Graph, verify
@@ -27,7 +26,7 @@ from netc.compiler.passes import (
     merge_projections,
 )
 from netc.compiler.passes.base import Pass, PassError
-from netc.diagnostics import UsageError
+from netc.diagnostics import UsageError, did_you_mean
 
 __all__ = ["LEVELS", "PASSES", "PIPELINE", "Pass", "PassError", "pipeline_names", "run_pipeline", "steps"]
 
@@ -69,9 +68,8 @@ def pipeline_names(level: int | None = 2, names: list[str] | None = None) -> lis
     if names is not None:
         for n in names:
             if n not in PASSES:
-                close = difflib.get_close_matches(n, list(PASSES), n=1)
                 raise UsageError(f"unknown pass {n!r}; passes: {', '.join(PIPELINE)}",
-                                 hint=f"did you mean {close[0]!r}?" if close else "see netc compile --help")
+                                 hint=did_you_mean(n, PASSES) or "see netc compile --help")
         return list(names)
     level = 2 if level is None else level
     if level not in LEVELS:

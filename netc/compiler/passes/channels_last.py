@@ -1,9 +1,10 @@
 """Run 2-D convolution stacks channels-last (NHWC), oneDNN's fast layout on CPU.
 
 A layout never changes values, only strides, so this pass is exact. It inserts one
-ChannelsLast node per tensor that feeds a Conv2D without already being
-channels-last; convolutions, BatchNorm, activations, pooling and element-wise merges
-keep the layout, so a whole stack converts once at its entry. :func:`finish` stores
+ChannelsLast node per tensor that feeds an op declared ``prefers_channels_last`` (Conv2D,
+ConvTranspose2D) without already being channels-last; ops declared ``keeps_layout``
+(convolutions, BatchNorm, activations, pooling, element-wise merges) keep the layout, so a
+whole stack converts once at its entry. :func:`finish` stores
 those convolutions' weights channels-last too (otherwise oneDNN reorders them on
 every call). Measured (CPU time, 1 thread; -O2 with / without this pass): bench/fusion.py's
 Conv-BN-ReLU net 0.52 / 0.75 × unoptimised at batch 64; with/without ratio at batch 1 / 32:
@@ -18,15 +19,7 @@ from dataclasses import replace
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import Pass, inference_only
-from netc.compiler.passes.rewrite import fresh_name, make_node, splice, types_of
-
-CONVS = frozenset({"Conv2D", "ConvTranspose2D"})
-# Ops whose output keeps a channels-last input's layout (torch propagates the memory format).
-KEEPS_LAYOUT = frozenset({
-    "ChannelsLast", "Conv2D", "ConvTranspose2D", "BatchNorm", "ReLU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "GELU",
-    "InplaceActivation", "WindowMax",
-    "MaxPool", "AvgPool", "MaxPool2D", "AvgPool2D", "Add", "Multiply", "Dropout", "Identity",
-})
+from netc.compiler.passes.rewrite import fresh_name, make_node, op_of, splice, types_of
 
 
 def _keeps(n: Node, ins: tuple[str, ...], cl: set[str]) -> bool:
@@ -35,9 +28,9 @@ def _keeps(n: Node, ins: tuple[str, ...], cl: set[str]) -> bool:
         return False
     if n.op == "ChannelsLast":
         return True
-    if n.op == "Concat":
+    if n.op == "Concat":  # keeps the layout only when it joins channels
         return n.arg("axis") in (1, -3) and all(i in cl for i in ins)
-    return n.op in KEEPS_LAYOUT and bool(ins) and all(i in cl for i in ins)
+    return op_of(n).keeps_layout and bool(ins) and all(i in cl for i in ins)
 
 
 def channels_last_tensors(graph: Graph) -> set[str]:
@@ -59,7 +52,7 @@ def channels_last(graph: Graph) -> Graph:
     out: dict[str, list[Node]] = {}
     for n in graph.nodes:
         ins = n.inputs
-        if n.op in CONVS and ins[0] not in cl:
+        if op_of(n).prefers_channels_last and ins[0] not in cl:
             src = ins[0]
             if src not in made:
                 conv = make_node("ChannelsLast", fresh_name(taken, f"{src}_nhwc"), (), (src,), types, like=n)

@@ -1,6 +1,6 @@
 """Collapse chains of Flatten/Reshape and of Permute; drop those that change nothing.
 
-- a Flatten or Reshape reading another Flatten or Reshape that nothing else reads
+- a Flatten or Reshape (an op declared ``reshape_only``) reading another that nothing else reads
   reads that one's input instead (only the last shape matters): one reshape is left;
 - a Flatten or Reshape whose output shape equals its input shape is removed
   (e.g. Flatten after GlobalAvgPool);
@@ -16,9 +16,7 @@ from dataclasses import replace
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import Pass, inference_only
-from netc.compiler.passes.rewrite import splice, types_of, use_counts, with_args
-
-RESHAPES = frozenset({"Flatten", "Reshape"})
+from netc.compiler.passes.rewrite import op_of, splice, types_of, use_counts, with_args
 
 
 @inference_only
@@ -34,14 +32,14 @@ def collapse_reshapes(graph: Graph) -> Graph:
         prev = current.get(src) if src is not None else None
         new = n
         if prev is not None and uses[src] == 1 and (
-                (n.op in RESHAPES and prev.op in RESHAPES) or (n.op == "Permute" and prev.op == "Permute")):
+                (op_of(n).reshape_only and op_of(prev).reshape_only) or (n.op == "Permute" and prev.op == "Permute")):
             if n.op == "Permute":
                 p1, p2 = prev.arg("dims"), n.arg("dims")
                 new = replace(n, args=with_args(n, dims=tuple(p1[d - 1] for d in p2)), inputs=prev.inputs)
             else:
                 new = replace(n, inputs=prev.inputs)
             out[prev.name] = []  # nothing else reads it: it disappears
-        if new.op in RESHAPES | {"Permute"} and types[new.inputs[0]].shape == new.type.shape and (
+        if (op_of(new).reshape_only or new.op == "Permute") and types[new.inputs[0]].shape == new.type.shape and (
                 new.op != "Permute" or list(new.arg("dims")) == list(range(1, len(new.type.shape)))):
             out[n.name] = []
             rename[n.name] = new.inputs[0]

@@ -1,8 +1,8 @@
 """Remove Dropout at inference, and zero the dropout rates built into other ops.
 
 Dropout is the identity in eval mode, so a Dropout node's readers read its input
-instead. Ops with a built-in rate (attention, positional encoding, recurrent and
-Transformer layers) ignore it in eval mode too; their rate becomes 0.0 so the
+instead. Ops with a built-in rate (their declaration's ``dropout_arg``: attention, positional
+encoding, recurrent and Transformer layers) ignore it in eval mode too; their rate becomes 0.0 so the
 emitted inference source says what runs. No weights change.
 """
 
@@ -12,11 +12,7 @@ from dataclasses import replace
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import Pass, inference_only
-from netc.compiler.passes.rewrite import splice, with_args
-
-# Ops whose `dropout` argument acts only in training mode.
-RATE_ARGS = frozenset({"MultiHeadAttention", "PositionalEncoding", "TransformerEncoder",
-                       "TransformerEncoderLayer", "RNN", "LSTM", "GRU"})
+from netc.compiler.passes.rewrite import op_of, splice, with_args
 
 
 @inference_only
@@ -25,11 +21,12 @@ def eliminate_dropout(graph: Graph) -> Graph:
     drop: dict[str, list[Node]] = {}
     rename: dict[str, str] = {}
     for n in graph.nodes:
+        rate = op_of(n).dropout_arg
         if n.op == "Dropout":
             drop[n.name] = []
             rename[n.name] = n.inputs[0]
-        elif n.op in RATE_ARGS and n.arg("dropout", 0.0):
-            drop[n.name] = [replace(n, args=with_args(n, dropout=0.0))]
+        elif rate is not None and n.arg(rate, 0.0):
+            drop[n.name] = [replace(n, args=with_args(n, **{rate: 0.0}))]
     return splice(graph, drop, rename) if drop else graph
 
 

@@ -3,10 +3,11 @@
 In eval mode BatchNorm is the affine map ``y = (x - mean) * s + beta`` with
 ``s = gamma / sqrt(var + eps)`` per channel, so ``BN(W x + b)`` equals
 ``W' x + b'`` with ``W' = W * s`` (per output channel) and ``b' = (b - mean) * s + beta``.
-The pattern table below says which producers fold and along which weight axis the
-output channels lie. Declines (leaves the pair alone) when the producer's output is
-read by anything besides the BatchNorm or is a graph output, and for Dense whose
-output is not (N, features) (BatchNorm would normalise axis 1, not the features).
+A producer folds when its declaration names the weight axis of its output channels
+(``weight_out_axis``). Declines (leaves the pair alone) when the producer's output is
+read by anything besides the BatchNorm or is a graph output, and when the producer's
+channels (its ``channel_axis``) are not the axis 1 BatchNorm normalises (Dense on
+(N, T, features)).
 
 The folded node keeps the producer's name and op, gains ``bias=true`` and records
 ``folded_from=[producer, batchnorm...]``; :func:`fold_weights` computes W' and b'
@@ -17,16 +18,14 @@ from __future__ import annotations
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import NodeWeights, Pass, inference_only
-from netc.compiler.passes.rewrite import make_node, splice, types_of, use_counts
-
-# producer op → weight axis of its output channels (ConvTranspose2D stores (in, out, kh, kw))
-CHANNEL_AXIS = {"Conv1D": 0, "Conv2D": 0, "Dense": 0, "ConvTranspose2D": 1}
+from netc.compiler.passes.rewrite import make_node, op_of, splice, types_of, use_counts
 
 
 def _foldable(node: Node) -> bool:
-    if node.op not in CHANNEL_AXIS:
+    op = op_of(node)
+    if op.weight_out_axis is None or op.channel_axis is None:
         return False
-    return node.op != "Dense" or len(node.type.shape) == 2
+    return op.channel_axis % len(node.type.shape) == 1  # BatchNorm normalises axis 1
 
 
 @inference_only
@@ -68,7 +67,7 @@ def fold_weights(before: Graph, after: Graph, weights: NodeWeights) -> NodeWeigh
         prod = present[node.name]
         w = weights[prod.name]["weight"]
         bias = weights[prod.name].get("bias")
-        axis = CHANNEL_AXIS[prod.op]
+        axis = op_of(prod).weight_out_axis
         w64 = w.double()
         b64 = bias.double() if bias is not None else w64.new_zeros(w.shape[axis])
         for bn in chain[1:]:

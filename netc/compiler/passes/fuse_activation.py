@@ -9,9 +9,9 @@ activation: bench/fusion.py's Conv-BN-ReLU net runs at 0.52× unoptimised with i
 faster than conv + ``relu_`` at batch 64 and up to 3× slower per layer at batch 1, and
 it is CPU-only, private and not exportable, so netc does not use it.
 
-The activation becomes ``InplaceActivation(fn)`` when its input
+An activation whose declaration names an ``inplace_fn`` becomes ``InplaceActivation(fn)`` when its input
 - is produced by a layer whose output is always a new tensor (never a view of
-  another one: :data:`FRESH`), and
+  another one: its declaration says ``fresh_output``), and
 - is read by nothing else and is not a graph output.
 Graph inputs are never overwritten. No weights change.
 """
@@ -20,13 +20,10 @@ from __future__ import annotations
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import Pass, inference_only
-from netc.compiler.passes.rewrite import make_node, splice, types_of, use_counts
+from netc.compiler.passes.rewrite import make_node, op_of, splice, types_of, use_counts
+from netc.compiler.registry import REGISTRY
 
-# activation op → InplaceActivation's fn
-ACTIVATIONS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "SiLU": "silu"}
-# Ops whose output is a new tensor, never a view of their input (Flatten, Reshape and Slice may return views).
-FRESH = frozenset({"Conv1D", "Conv2D", "ConvTranspose2D", "Dense", "BatchNorm", "LayerNorm", "Add", "Multiply",
-                   "Concat", "MaxPool", "AvgPool", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "WindowMax"})
+INPLACE = REGISTRY.ops["InplaceActivation"]
 
 
 @inference_only
@@ -38,9 +35,11 @@ def fuse_activation(graph: Graph) -> Graph:
     out: dict[str, list[Node]] = {}
     for n in graph.nodes:
         src = n.inputs[0] if n.inputs else None
-        if n.op not in ACTIVATIONS or src not in producer or uses[src] != 1 or producer[src].op not in FRESH:
+        fn = op_of(n).inplace_fn
+        if fn is None or src not in producer or uses[src] != 1 or not op_of(producer[src]).fresh_output:
             continue
-        args = (("fn", ACTIVATIONS[n.op]),) + ((("slope", n.arg("slope")),) if n.op == "LeakyReLU" else ())
+        # the activation's own arguments that InplaceActivation shares (LeakyReLU's slope) carry over
+        args = (("fn", fn),) + tuple((k, v) for k, v in n.args if INPLACE.arg(k) is not None)
         out[n.name] = [make_node("InplaceActivation", n.name, args, n.inputs, types, like=n)]
     return splice(graph, out) if out else graph
 

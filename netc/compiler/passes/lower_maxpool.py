@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes.base import Pass, inference_only
-from netc.compiler.passes.rewrite import fresh_name, make_node, splice, types_of
-
-POOLS = {"MaxPool": None, "MaxPool1D": 3, "MaxPool2D": 4}  # op → the input rank it requires (None: 3 or 4)
+from netc.compiler.passes.rewrite import fresh_name, make_node, op_of, splice, types_of
 
 
 def _pairs(v, n: int) -> tuple[int, ...]:
@@ -43,7 +41,7 @@ def lower_maxpool(graph: Graph) -> Graph:
     out: dict[str, list[Node]] = {}
     rename: dict[str, str] = {}
     for n in graph.nodes:
-        if n.op not in POOLS:
+        if op_of(n).window_pool != "max":
             continue
         shape = types[n.inputs[0]].shape
         rank = len(shape)

@@ -6,7 +6,8 @@ Dense with the summed width, and a Slice view per original layer (named like it,
 readers are untouched): one GEMM instead of three (q/k/v Dense(64) over (1, 16, 64):
 0.83× the latency). Sibling convolutions with equal settings (e.g. the 1×1 reduce
 convolutions of an Inception module) merge the same way along the channel axis when
-``MERGE_CONVS`` is on. The merged node records ``merged_from=[a, b, ...]``;
+``MERGE_CONVS`` is on. An op merges when its declaration names its width argument
+(``merge_width``); the slices run along its ``channel_axis``. The merged node records ``merged_from=[a, b, ...]``;
 :func:`netc.backend.weights.merge_weights` concatenates their weights and biases.
 
 netc's MultiHeadAttention already keeps its q/k/v projections packed in one matrix
@@ -22,12 +23,11 @@ from netc.compiler.passes.rewrite import (
     consumers,
     fresh_name,
     make_node,
+    op_of,
     splice,
     types_of,
 )
 
-# op → (width argument, axis its outputs are sliced on)
-MERGEABLE = {"Dense": ("units", -1), "Conv1D": ("filters", 1), "Conv2D": ("filters", 1)}
 # Sibling convolutions merge too: one larger oneDNN convolution instead of several small ones
 # (digits_inception at batch 64: 0.96 vs 1.00 without; GoogLeNet at 64 px: neutral, within noise).
 MERGE_CONVS = True
@@ -35,11 +35,11 @@ MERGE_CONVS = True
 
 def _key(n: Node) -> tuple | None:
     """Nodes with equal keys compute the same function of the input up to their widths."""
-    if n.op not in MERGEABLE or (n.op != "Dense" and not MERGE_CONVS):
+    width = op_of(n).merge_width  # ops without one never merge
+    if width is None or (op_of(n).category == "conv" and not MERGE_CONVS):
         return None
-    if n.op != "Dense" and n.arg("groups", 1) != 1:
+    if n.arg("groups", 1) != 1:
         return None
-    width = MERGEABLE[n.op][0]
     return (n.op, repr([(k, v) for k, v in n.args if k != width and k not in PROVENANCE]))
 
 
@@ -59,7 +59,9 @@ def merge_projections(graph: Graph) -> Graph:
             if len(members) < 2:
                 continue
             op = members[0].op
-            width, axis = MERGEABLE[op]
+            decl = op_of(members[0])
+            width, axis = decl.merge_width, decl.channel_axis  # the outputs are sliced along the channels
+            assert width is not None and axis is not None, f"{op} declares merge_width without channel_axis"
             args = {k: v for k, v in members[0].args if k not in PROVENANCE}
             args[width] = sum(int(m.arg(width)) for m in members)
             args["merged_from"] = tuple(m.name for m in members)

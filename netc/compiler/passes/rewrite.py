@@ -10,12 +10,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import netc.compiler.ops  # noqa: F401  registers the built-in ops (fused ones included)
 from netc.compiler.ir import Graph, Node, TensorType
-from netc.compiler.registry import REGISTRY, A
+from netc.compiler.registry import REGISTRY, A, OpDef
 
 # Arguments passes add to record where a node came from (weight rules read them).
 PROVENANCE = ("folded_from", "merged_from", "fused_from")
+
+
+def op_of(node: Node) -> OpDef:
+    """The declaration of ``node``'s op: its facts say what a pass may do with the node."""
+    opdef = REGISTRY.get(node.op)
+    assert opdef is not None, f"unknown op {node.op}"
+    return opdef
 
 
 def use_counts(graph: Graph) -> Counter[str]:

@@ -4,7 +4,7 @@
     LOSSES, OPTIMIZERS, SCHEDULES    objectives.py  names and arguments (builders: netc.runner.objectives)
     METRICS                          metrics.py     names, tasks, directions (functions: netc.runner.metrics)
     SOURCES                          sources.py     data sources and their needs (readers: netc.runner.sources)
-    resolve, did_you_mean            registry.py    call strings bound against a table
+    resolve                          registry.py    call strings bound against a table
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 from netc.compiler.train.config import TrainConfig, train_config
 from netc.compiler.train.metrics import METRICS
 from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
-from netc.compiler.train.registry import did_you_mean, resolve
+from netc.compiler.train.registry import resolve
 from netc.compiler.train.sources import SOURCES
 
-__all__ = ["LOSSES", "METRICS", "OPTIMIZERS", "SCHEDULES", "SOURCES", "TrainConfig", "did_you_mean", "resolve",
-           "train_config"]
+__all__ = ["LOSSES", "METRICS", "OPTIMIZERS", "SCHEDULES", "SOURCES", "TrainConfig", "resolve", "train_config"]

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from netc.diagnostics import Span, SpecError, UsageError
+from netc.diagnostics import Span, SpecError, UsageError, did_you_mean
 from netc.dsl.scalars import typed_scalar
 from netc.compiler.train.metrics import DEFAULT_METRICS, METRICS, mode_of
 from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
-from netc.compiler.train.registry import call_schema, did_you_mean, one_of, resolve
+from netc.compiler.train.registry import call_schema, one_of, resolve
 from netc.compiler.train.sources import SOURCES, infer_source
 
 _MISSING = dataclasses.MISSING

@@ -14,14 +14,11 @@ and the language server validate the ``train:`` block at editor speed.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from netc.diagnostics import Span, SpecError
-
-REQUIRED = object()  # default of a parameter the call must give
+from netc.diagnostics import REQUIRED, Span, SpecError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -71,13 +68,6 @@ def implement(table: Mapping[str, E], attr: str, impls: Mapping[str, Callable[..
 def type_name(kind: type) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list"}.get(kind, kind.__name__)
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str | None:
-    """A 'did you mean X?' hint for a near miss, or None."""
-    prefix = sorted(c for c in choices if c.startswith(word) or word.startswith(c))
-    close = prefix[:1] or difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 def one_of(choices) -> str:

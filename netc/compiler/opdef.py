@@ -1,0 +1,196 @@
+"""What an op declaration is: :class:`OpDef`, its :class:`Arg` list and its :class:`Lowering`.
+
+An :class:`OpDef` holds everything netc knows about an op: its arguments (types,
+defaults, ranges, docs), its shape rule, its parameter and MAC counts, its
+lowering to torch (a :class:`Lowering` description, so this module never
+imports torch) and every fact a pass needs about it (fresh output, layout,
+dropout rate, channel axis...). The built-in declarations (``netc.compiler.ops``)
+are made with :func:`op`; :mod:`netc.compiler.registry` collects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from netc.diagnostics import REQUIRED, show
+
+Dim = int | str
+Shape = tuple[Dim, ...]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an op."""
+
+    name: str
+    # "int", "float", "bool", "str", "int2" (an int or a pair), "ints" (a list of ints), "ref" (a node
+    # name) or "int_or_str"
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+    min: float | None = None  # bounds a number, or each element of a list
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False  # ``None`` is a legal value (e.g. "same as input")
+
+    @property
+    def required(self) -> bool:
+        """Whether a call must give this argument."""
+        return self.default is REQUIRED
+
+    def signature(self) -> str:
+        """``name=default`` or ``name`` for required arguments."""
+        return self.name if self.required else f"{self.name}={show(self.default)}"
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """How an op becomes torch: a module constructor and a forward expression.
+
+    ``module`` is ``"nn.Conv2d"`` (torch.nn), the name of a helper class in
+    ``netc.backend.layers`` (e.g. ``"PositionalEncoding"``), ``"pkg.mod:Class"``
+    for plugins, or ``None`` for a purely functional op. ``args``/``kwargs`` may
+    contain nested :class:`Lowering` values (e.g. TransformerEncoder's layer).
+    ``forward`` is a Python expression template: ``{m}`` is the submodule,
+    ``{x}`` the first input, ``{x0}``, ``{x1}``... each input, ``{xs}`` all inputs
+    comma-separated. ``helpers`` names functions of ``netc.backend.layers`` the
+    expression uses.
+    """
+
+    module: str | None
+    args: tuple = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    forward: str = "{m}({x})"
+    helpers: tuple[str, ...] = ()
+
+
+def L(module: str | None, *args: Any, forward: str = "{m}({x})", helpers: tuple[str, ...] = (),
+      **kwargs: Any) -> Lowering:
+    """Shorthand for a :class:`Lowering`."""
+    return Lowering(module, tuple(args), tuple(kwargs.items()), forward, helpers)
+
+
+class A(Mapping):
+    """Resolved argument values of one node, readable as attributes (``a.filters``)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: Mapping[str, Any]):
+        object.__setattr__(self, "_d", dict(d))
+
+    def __getattr__(self, k: str) -> Any:
+        try:
+            return self._d[k]
+        except KeyError:
+            raise AttributeError(k) from None
+
+    def __getitem__(self, k: str) -> Any:
+        return self._d[k]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+ShapeRule = Callable[[A, list[Shape]], Shape]
+CountRule = Callable[[A, list[Shape]], int]
+MacRule = Callable[[A, list[Shape], Shape], int]
+LowerRule = Callable[[A, list[Shape], Shape], Lowering]
+
+
+def _zero(a: A, ins: list[Shape], *rest: Any) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """The single declaration of an op."""
+
+    name: str
+    doc: str
+    args: tuple[Arg, ...]
+    infer: ShapeRule
+    lower: LowerRule
+    params: CountRule = _zero
+    macs: MacRule = _zero
+    category: str = "layer"
+    # "one": one tensor input (the chain's); "many": merge op (Add, Concat): the
+    # chain input plus every positional reference; refs in kwargs (kind "ref") add inputs.
+    arity: str = "one"
+    aliases: tuple[str, ...] = ()
+    input_dtype: str = "float32"  # the dtype the op consumes ("int64" for Embedding)
+    output_dtype: str = "float32"
+    example: str = ""
+    # ---- facts the passes and the backend read (a new op states them here, not in a pass's table)
+    fresh_output: bool = False  # output is always a new tensor, never a view of an input (fuse_activation)
+    inplace_fn: str | None = None  # InplaceActivation's fn computing this activation in place (fuse_activation)
+    dropout_arg: str | None = None  # argument holding a dropout rate that acts only in training (eliminate_dropout)
+    reshape_only: bool = False  # output is the input's values in a new shape: in a chain only the last counts
+    window_pool: str | None = None  # "max" or "avg": pools kernel-sized windows (kernel, stride, padding, ceil_mode)
+    channel_axis: int | None = None  # axis of the output that holds its channels or features
+    weight_out_axis: int | None = None  # axis of ``weight`` holding the output channels (fold_batchnorm scales it)
+    merge_width: str | None = None  # the width argument of siblings that merge into one wider op (merge_projections)
+    prefers_channels_last: bool = False  # runs faster on an NHWC input (channels_last converts its input)
+    keeps_layout: bool = False  # a channels-last input gives a channels-last output (torch keeps the memory format)
+    seq_len_arg: str | None = None  # argument capping the sequence length (T) the op accepts
+    id_range_arg: str | None = None  # argument bounding the integer ids the op reads (ids < its value)
+
+    def arg(self, name: str) -> Arg | None:
+        """The declared argument ``name``, or None."""
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+    def signature(self) -> str:
+        """``Conv2D(filters, kernel, stride=1, ...)``."""
+        if self.arity == "many":
+            inner = ["*refs"] + [a.signature() for a in self.args]
+        else:
+            inner = [a.signature() for a in self.args]
+        return f"{self.name}({', '.join(inner)})"
+
+
+# The built-in declarations in the order netc.compiler.ops makes them; the registry registers them.
+BUILTINS: list[OpDef] = []
+
+
+def op(name: str, doc: str, args: list[Arg] | tuple[Arg, ...] = (), *, infer: ShapeRule,
+       lower: LowerRule, **kw: Any) -> OpDef:
+    """Declare a built-in op (in ``netc.compiler.ops``)."""
+    d = OpDef(name, doc, tuple(args), infer, lower, **kw)
+    BUILTINS.append(d)
+    return d
+
+
+# ----------------------------------------------------------------------------- shape helpers
+
+def fmt_shape(s: Shape) -> str:
+    """``(N, 64, 4, 4)``."""
+    return "(" + ", ".join(str(d) for d in s) + ")"
+
+
+def numel(dims: Shape) -> int | None:
+    """Product of dims, or None if any is symbolic."""
+    n = 1
+    for d in dims:
+        if not isinstance(d, int):
+            return None
+        n *= d
+    return n
+
+
+def concrete(d: Dim, default: int = 1) -> int:
+    """A dim as an int for counting MACs (symbolic dims count as ``default``)."""
+    return d if isinstance(d, int) else default
+
+
+def pair(v: int | tuple | list) -> tuple[int, int]:
+    """An int or a pair as a pair."""
+    if isinstance(v, int):
+        return (v, v)
+    return (int(v[0]), int(v[1]))
