@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("--max-params", type=int, default=None, help="refuse models with more parameters per layer")
+    c.add_argument("--max-nodes", type=int, default=None, metavar="N",
+                   help="refuse specs that expand to more than N nodes (default 100,000)")
     _param_flag(c)
 
     s = sub.add_parser("summary", help="layer table: output shapes, parameters, MACs, memory")
@@ -133,7 +135,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for f in args.files:
         try:
-            prog = check_file(f, args.max_params or DEFAULT_MAX_PARAMS, overrides)
+            prog = check_file(f, args.max_params or DEFAULT_MAX_PARAMS, overrides,
+                              **({"max_nodes": args.max_nodes} if args.max_nodes else {}))
             all_diags.extend(prog.extra.get("warnings", []))
             if args.format == "text":
                 for w in prog.extra.get("warnings", []):
@@ -201,7 +204,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     text = schema_text()
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        from netc.dsl.files import check_output_path
+
+        check_output_path(args.output)
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
     else:
         sys.stdout.write(text)
     return EXIT_OK

@@ -24,7 +24,10 @@ ONNX_TOLERANCE = 1e-4  # max abs difference between onnxruntime and torch accept
 def run_compile(args: argparse.Namespace) -> int:
     """Entry point of ``netc compile`` (argument parsing lives in ``netc.cli``)."""
     from netc.compiler.check import check_file
+    from netc.dsl.files import check_output_path
 
+    if args.output:  # before any work: never overwrite the spec with its own compiled form
+        check_output_path(args.output, (args.file,))
     # 1. check the spec (all front-end diagnostics are raised as SpecError)
     params = None
     if getattr(args, "params", None):  # --param NAME=VALUE

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netc.compiler.elaborate import DEFAULT_MAX_PARAMS
+from netc.compiler.elaborate import DEFAULT_MAX_PARAMS, MAX_NODES
 from netc.compiler.frontend import Checked, front_end
 from netc.compiler.ir import Program
-from netc.diagnostics import SpecError, Span
-
-MAX_FILE_BYTES = 2_000_000
+from netc.diagnostics import Span
+from netc.dsl.files import MAX_FILE_BYTES, read_spec_bytes  # noqa: F401  MAX_FILE_BYTES re-exported
 
 
 def read_source(path: str | Path) -> bytes:
-    """Read a spec file, turning OS errors into located SpecErrors."""
-    p = Path(path)
-    where = Span(str(path), 1, 1, 1, 2)
-    if p.is_dir():
-        raise SpecError(f"{path} is a directory, not a spec file", where, "pass a .yaml file", kind="io")
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError(f"{path} is {size:,} bytes; spec files are limited to {MAX_FILE_BYTES:,}", where,
-                            "a spec describes a model, not data: keep data in separate files", kind="io")
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(f"no such file: {path}", None, "check the path", kind="io") from None
-    except PermissionError:
-        raise SpecError(f"cannot read {path}: permission denied", None, kind="io") from None
-    except OSError as e:
-        raise SpecError(f"cannot read {path}: {e.strerror}", None, kind="io") from None
+    """Read a spec file with bounded work (:mod:`netc.dsl.files`), turning OS errors into located SpecErrors."""
+    return read_spec_bytes(path, Span(str(path), 1, 1, 1, 2))
 
 
 def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS,
@@ -42,9 +26,9 @@ def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFA
 
 
 def check_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,
-               params: dict[str, object] | None = None) -> Program:
-    """:func:`check_text` on a file."""
-    return check_text(read_source(path), str(path), max_params, params)
+               params: dict[str, object] | None = None, *, max_nodes: int = MAX_NODES) -> Program:
+    """:func:`check_text` on a file; ``max_nodes`` bounds the expanded size (``--max-nodes``)."""
+    return front_end(read_source(path), str(path), params=params, max_params=max_params, max_nodes=max_nodes).program
 
 
 def front_end_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,

@@ -28,7 +28,7 @@ from netc.dsl.chain import arith, word_value
 from netc.dsl.spec import BlockDef, Entry, ModelDef, Spec
 
 MAX_BLOCK_DEPTH = 32
-MAX_NODES = 100_000
+MAX_NODES = 100_000  # default bound on expanded nodes (ops applied + blocks expanded) of a whole program
 DEFAULT_MAX_PARAMS = 4_000_000_000
 MAX_ACTIVATION = 2**31  # elements per sample of any one tensor
 
@@ -66,9 +66,12 @@ class _Scope:
 class Elaborator:
     """Builds one Graph per model of a Spec."""
 
-    def __init__(self, spec: Spec, max_params: int = DEFAULT_MAX_PARAMS):
+    def __init__(self, spec: Spec, max_params: int = DEFAULT_MAX_PARAMS, max_nodes: int = MAX_NODES):
         self.spec = spec
         self.max_params = max_params
+        self.max_nodes = max_nodes
+        self.expanded = 0  # ops applied and blocks expanded so far, across every model
+        self.over_limit = False  # the node limit was reported (once)
         self.diags: list[Diagnostic] = []
         self.block_stack: list[str] = []
         self.call_stack: list[tuple[str, Span]] = []
@@ -189,6 +192,9 @@ class Elaborator:
                     self.error("graph", f"reference to '{c.name}' in the middle of a chain", c.span,
                                f"a chain can start from a name; to join tensors use Add({c.name}) or Concat({c.name})")
                     raise _Failed
+                self.expanded += 1  # an alias costs work too: a block of 1,000 renames expanded 100,000 times
+                if self.expanded > self.max_nodes:
+                    self.too_many_nodes(c.span, c.name)
                 cur = self.lookup(scope, c.name, c.span)
                 if cur is None:
                     raise _Failed
@@ -204,7 +210,14 @@ class Elaborator:
             if opdef is None and block is None:
                 self.unknown(c, scope)
                 raise _Failed
+            # Work is bounded before it is spent: a repetition that cannot fit in what is left of the
+            # node budget is refused up front, and every expansion (blocks included) draws on the budget.
+            if step.repeat > self.max_nodes - self.expanded:
+                self.too_many_nodes(step.span, f"{c.name} * {step.repeat:,}")
             for _ in range(step.repeat):
+                self.expanded += 1
+                if self.expanded > self.max_nodes:
+                    self.too_many_nodes(c.span, c.name)
                 if not started:
                     is_merge = opdef is not None and opdef.arity == "many" and bool(c.args)
                     if not is_merge:
@@ -224,6 +237,14 @@ class Elaborator:
                 if cur is None:
                     raise _Failed
         return cur
+
+    def too_many_nodes(self, span: Span, what: str) -> None:
+        """Report (once) that the program expands past ``max_nodes``, then abandon the chain."""
+        if not self.over_limit:
+            self.over_limit = True
+            self.error("resource", f"the spec expands to more than {self.max_nodes:,} nodes (at {what})", span,
+                       "repeat fewer times, or raise the limit with --max-nodes")
+        raise _Failed
 
     def unknown(self, c: ast.Call, scope: _Scope) -> None:
         blocks = list(self.namespace(scope.spec))
@@ -482,9 +503,6 @@ class Elaborator:
                                    f"({_bytes(per_sample * 4)} in float32)", c.span, "use smaller sizes")
             raise _Failed
         budget.check()  # the editor's per-document budget and cancellation (no-op elsewhere)
-        if len(self.nodes) >= MAX_NODES:
-            self.error("resource", f"the model has more than {MAX_NODES:,} nodes", c.span)
-            raise _Failed
         args = tuple((x.name, vals[x.name]) for x in op.args if x.kind != "ref")  # declaration order
         line = _line(c.span)
         node = Node(name, op.name, args, tuple(inputs), TensorType(out, op.output_dtype), c.span, params, macs, line)
@@ -522,6 +540,6 @@ def _bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def elaborate(spec: Spec, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
+def elaborate(spec: Spec, max_params: int = DEFAULT_MAX_PARAMS, max_nodes: int = MAX_NODES) -> Program:
     """Spec → Program of checked, shaped graphs; raises SpecError with every diagnostic."""
-    return Elaborator(spec, max_params).program()
+    return Elaborator(spec, max_params, max_nodes).program()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netc.compiler.elaborate import DEFAULT_MAX_PARAMS, Elaborator
+from netc.compiler.elaborate import DEFAULT_MAX_PARAMS, MAX_NODES, Elaborator
 from netc.compiler.ir import Program
 from netc.compiler.train.config import TrainConfig, train_config, with_overrides
 from netc.dsl.spec import Spec, read_spec
@@ -36,7 +36,8 @@ class Checked:
 
 
 def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, object] | None = None,
-              max_params: int = DEFAULT_MAX_PARAMS, elaborator: MakeElaborator = Elaborator) -> Checked:
+              max_params: int = DEFAULT_MAX_PARAMS, elaborator: MakeElaborator = Elaborator,
+              max_nodes: int = MAX_NODES) -> Checked:
     """Parse, validate, elaborate and shape-check a spec, then its ``train:`` block; raises SpecError.
 
     ``params`` override the spec's ``params:`` defaults (``--param``). ``elaborator`` builds
@@ -46,7 +47,9 @@ def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, ob
     # 1. YAML with positions, the JSON Schema, chains → the Spec (every diagnostic of this stage at once)
     spec = read_spec(text, file, overrides=params)
     # 2. blocks expanded, names resolved, shapes inferred → the Program
-    program = elaborator(spec, max_params).program()
+    elab = elaborator(spec, max_params)
+    elab.max_nodes = max_nodes  # the total expanded-node bound (--max-nodes)
+    program = elab.program()
     # 3. the train: block, as deeply as `netc train` checks it (vocabulary names and arguments, monitors)
     train = train_config(program, root=spec.root) if program.train is not None else None
     return Checked(spec, program, train)

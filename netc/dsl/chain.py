@@ -9,10 +9,16 @@ from pathlib import Path
 
 from netc.diagnostics import Span, SpecError
 from netc.dsl import ast
+from netc.dsl.yamlload import MAX_DIGITS
 
 GRAMMAR = Path(__file__).with_name("chain.lark")
 
 OffsetMapper = Callable[[int, int], Span]
+
+# Bounds on one argument expression, checked while the AST is built so that no later stage
+# (elaboration, hover, the YAML dump) can recurse or format its way into a crash.
+MAX_EXPR_DEPTH = 100  # `1 + 1 + … + 1` with more terms than this, or brackets nested deeper
+MAX_REPEAT_DIGITS = 9  # `Block * n`: the total-node limit refuses far smaller counts anyway
 
 # Malformed chains and the label each failure gets (lark's match_examples idiom).
 # tests/test_chain.py loops over this same table.
@@ -54,13 +60,20 @@ def _build(tree, to_span: OffsetMapper, text: str):
             return to_span(node.start_pos, node.end_pos)
         return to_span(node.meta.start_pos, node.meta.end_pos)
 
-    def expr(node) -> ast.Expr:
+    def expr(node, depth: int = 0) -> ast.Expr:
         if isinstance(node, Token):  # pragma: no cover - grammar always wraps values
             raise AssertionError(node)
+        if depth > MAX_EXPR_DEPTH:
+            raise SpecError(f"expression too deep: more than {MAX_EXPR_DEPTH} nested terms or brackets", span_of(node),
+                            "compute the value once (e.g. in params:) and use its name", kind="syntax")
         d = node.data
         if d == "number":
             tok = node.children[0]
             s = str(tok)
+            if len(s) > MAX_DIGITS:
+                raise SpecError(f"number literal of {len(s):,} characters; numbers are limited to {MAX_DIGITS} digits",
+                                span_of(tok), "write a smaller number (sizes and rates fit in a few digits)",
+                                kind="syntax")
             value: int | float = int(s) if s.isdigit() else float(s)
             return ast.Num(value, span_of(tok))
         if d == "string":
@@ -70,15 +83,16 @@ def _build(tree, to_span: OffsetMapper, text: str):
             tok = node.children[0]
             return ast.Word(str(tok), span_of(tok))
         if d in ("list", "tuple"):
-            return ast.ListExpr(tuple(expr(c) for c in node.children if c is not None), span_of(node))
+            return ast.ListExpr(tuple(expr(c, depth + 1) for c in node.children if c is not None), span_of(node))
         if d == "neg":
-            inner = expr(node.children[0])
+            inner = expr(node.children[0], depth + 1)
             if isinstance(inner, ast.Num):
                 return ast.Num(-inner.value, span_of(node))
             return ast.BinOp("*", ast.Num(-1, span_of(node)), inner, span_of(node))
         ops = {"add": "+", "sub": "-", "mul": "*", "floordiv": "//", "truediv": "/"}
         if d in ops:
-            return ast.BinOp(ops[d], expr(node.children[0]), expr(node.children[1]), span_of(node))
+            return ast.BinOp(ops[d], expr(node.children[0], depth + 1), expr(node.children[1], depth + 1),
+                             span_of(node))
         raise AssertionError(f"unexpected tree {d}")  # pragma: no cover
 
     def call(node) -> ast.Call:
@@ -109,7 +123,12 @@ def _build(tree, to_span: OffsetMapper, text: str):
         c = call(st.children[0])
         repeat = 1
         if len(st.children) > 1:
-            repeat = int(st.children[1])
+            count = str(st.children[1])
+            if len(count.lstrip("0")) > MAX_REPEAT_DIGITS:
+                raise SpecError(f"repetition count of {len(count.lstrip('0')):,} digits is too large",
+                                span_of(st.children[1]), "repeat a block at most a few thousand times",
+                                kind="syntax")
+            repeat = int(count)
             if repeat < 1:
                 raise SpecError(f"repetition count must be at least 1, got {repeat}", span_of(st),
                                 "write Block(...) * 2 or more, or remove '* 0'", kind="syntax")
@@ -241,15 +260,14 @@ def arith(op: str, a: int | float, b: int | float, span: Span) -> int | float:
     """Apply a binary arithmetic operator with located errors."""
     if op in ("/", "//") and b == 0:
         raise SpecError("division by zero", span, kind="arg")
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "//":
-        return a // b
-    return a / b
+    try:
+        out = a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a // b if op == "//" else a / b
+    except OverflowError:  # float arithmetic beyond 1.8e308
+        raise SpecError(f"{op} overflows: the result is too large", span, kind="arg") from None
+    if isinstance(out, int) and out.bit_length() > MAX_DIGITS * 10 // 3:  # ≈ MAX_DIGITS decimal digits
+        raise SpecError(f"{op} produces an integer of more than {MAX_DIGITS} digits", span,
+                        "use smaller numbers", kind="arg")
+    return out
 
 
 def call_literal(c: ast.Call) -> tuple[str, list, dict]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from netc.diagnostics import REQUIRED, Diagnostic, NetcError, Span, SpecError, did_you_mean, remember_source, show
 from netc.dsl import ast
 from netc.dsl.chain import parse_chain
+from netc.dsl.files import read_spec_bytes
 from netc.dsl.yamlload import YMap, YNode, YScalar, YSeq, load_yaml, node_at, to_python
 
 DEFAULT_INPUT = "x"
@@ -392,16 +393,28 @@ _IMPORTED: dict[tuple[str, int, int], Spec] = {}
 
 def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
     base = Path(file).parent if file not in ("<string>", "<stdin>") else Path.cwd()
-    path = (base / rel).resolve()
+    if "\0" in rel:
+        raise SpecError(f"cannot import {rel!r}: the path contains a NUL byte", span,
+                        "file names cannot contain NUL", kind="import")
+    try:
+        path = (base / rel).resolve()
+        is_file = path.is_file()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop (RuntimeError before Python 3.13), a bad name
+        raise SpecError(f"cannot import {rel}: the path cannot be resolved (a symlink loop?)", span,
+                        "point the import at a real file", kind="import") from None
     if str(path) in seen:
         raise SpecError(f"import cycle: {rel} imports this file again", span, kind="import")
-    if not path.is_file():
+    if not is_file and not path.exists():
         raise SpecError(f"cannot import {rel}: no such file ({base / rel})", span,
                         "paths are relative to the importing spec file", kind="import")
     try:
         st = path.stat()
     except OSError as e:
         raise SpecError(f"cannot read {rel}: {e.strerror}", span, kind="import") from None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key in _IMPORTED:  # an editor re-checks often; imported files rarely change
+        return _IMPORTED[key]
+    text = read_spec_bytes(path, span, label=rel, kind="import")  # regular files only, size-capped
     try:
         spec = read_spec(text, str(path), seen)
         if len(_IMPORTED) > 256:

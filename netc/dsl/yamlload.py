@@ -34,6 +34,7 @@ __all__ = [
 MAX_BYTES = 2_000_000
 MAX_DEPTH = 100
 MAX_NODES = 200_000
+MAX_DIGITS = 100  # digits of any integer in a spec (YAML scalars, chain literals, arithmetic results)
 
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
@@ -203,17 +204,17 @@ def _resolve(text: str, span: Span, src: _Source) -> str | int | float | bool | 
         return text
     if text in _CONSTANTS:
         return _CONSTANTS[text]
-    try:
-        if _INT.fullmatch(text):
-            return int(text)
-        if _OCT.fullmatch(text):
-            return int(text[2:], 8)
-        if _HEX.fullmatch(text):
-            return int(text[2:], 16)
-    except ValueError:
-        # Python refuses to convert decimal strings of more than ~4300 digits.
-        raise _error(f"integer literal with {len(text)} digits is too long", span,
-                     "quote it if it is meant as a string", src) from None
+    if (_INT.fullmatch(text) or _OCT.fullmatch(text) or _HEX.fullmatch(text)) and len(text) > MAX_DIGITS + 2:
+        # Bounded before converting: Python refuses decimal strings of more than 4300 digits, and a
+        # long hex literal converts fine but then cannot be printed in decimal.
+        raise _error(f"integer literal with {len(text):,} digits is too long; numbers are limited to "
+                     f"{MAX_DIGITS} digits", span, "quote it if it is meant as a string", src)
+    if _INT.fullmatch(text):
+        return int(text)
+    if _OCT.fullmatch(text):
+        return int(text[2:], 8)
+    if _HEX.fullmatch(text):
+        return int(text[2:], 16)
     if _FLOAT.fullmatch(text):
         return float(text)
     if _INF.fullmatch(text):
