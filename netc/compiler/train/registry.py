@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from netc.diagnostics import REQUIRED, Span, SpecError, did_you_mean
+from netc.diagnostics import REQUIRED, Span, SpecError, did_you_mean, show
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def _signature_hint(entry: Entry) -> str:
         return f"{entry.name} takes no arguments"
     parts = []
     for k, p in entry.params.items():
-        parts.append(k if p.default is REQUIRED else f"{k}={p.default!r}")
+        parts.append(k if p.default is REQUIRED else f"{k}={show(p.default)}")
     return f"signature: {entry.name}({', '.join(parts)})"
 
 
