@@ -96,12 +96,61 @@ def random_chain(rng: random.Random) -> str:
     return rng.choice([" → ", " -> ", " "]).join(steps)
 
 
+# Every document that once crashed, hung or ran for minutes (issue 21's independent attack): run first, always.
+_HEAD = "netc: 1\nname: m\ninput: [8]\n"
+CORPUS: list[tuple[str, str]] = [
+    ("repeat-20000", _HEAD + "model: Dense(8) * 20000\n"),
+    ("repeat-1e9", _HEAD + "model: Dense(8) * 999999999\n"),
+    ("repeat-5000-digits", _HEAD + f"model: Dense(8) * {'9' * 5000}\n"),
+    ("sum-1000-terms", _HEAD + f"model: Dense({' + '.join(['1'] * 1000)})\n"),
+    ("brackets-1000-deep", _HEAD + f"model: Reshape({'[' * 1000}8{']' * 1000})\n"),
+    ("int-5000-digits", _HEAD + f"model: Dense({'9' * 5000})\n"),
+    ("int-4300-digits-yaml", _HEAD + f"params: {{a: {'9' * 4300}}}\nmodel: Dense(a)\n"),
+    ("hex-4000-digits", _HEAD + f"params: {{a: 0x{'f' * 4000}}}\nmodel: Dense(a)\n"),
+    ("product-overflow", _HEAD + f"model: Dense({' * '.join(['9' * 90] * 50)})\n"),
+    ("block-bomb", _HEAD + "blocks:\n  A: {out: ReLU * 100}\n  B: {out: A * 100}\n  C: {out: B * 100}\nmodel: C\n"),
+    ("alias-bomb", _HEAD + "blocks:\n  R:\n    a: in\n    b: a\n    out: b\nmodel: R * 60000\n"),
+    ("import-nul", _HEAD + 'imports: {lib: "a\\0b.yaml"}\nmodel: Dense(8)\n'),
+    ("import-dev-zero", _HEAD + "imports: {lib: /dev/zero}\nmodel: Dense(8)\n"),
+]
+
+
+def attack(rng: random.Random) -> str:
+    """One document of the classes the first fuzzer never produced: expansion bombs and numeric extremes."""
+    kind = rng.randrange(6)
+    digits = rng.choice([90, 101, 4299, 4300, 4301, 5000])
+    if kind == 0:  # repetition, possibly huge or with a huge count
+        count = rng.choice(["20000", "100001", "999999999", "9" * digits])
+        return _HEAD + f"model: {rng.choice(OPS)}(8) * {count}\n"
+    if kind == 1:  # long arithmetic chains
+        terms = rng.choice([50, 101, 1000, 5000])
+        return _HEAD + f"model: Dense({rng.choice([' + ', ' - ', ' * ', ' // '] ).join(['1'] * terms)})\n"
+    if kind == 2:  # deep brackets
+        depth = rng.choice([50, 101, 1000, 10000])
+        o, c = rng.choice([("(", ")"), ("[", "]")])
+        return _HEAD + f"model: Reshape({o * depth}8{c * depth})\n"
+    if kind == 3:  # long integers in YAML and in chains
+        lit = rng.choice(["", "0x", "-"]) + ("f" if rng.random() < 0.3 else "9") * digits
+        return _HEAD + rng.choice([f"params: {{a: {lit}}}\nmodel: Dense(a)\n", f"model: Dense({lit.lstrip('0x')})\n"])
+    if kind == 4:  # nested block bombs
+        n = rng.choice([10, 100, 1000])
+        return _HEAD + f"blocks:\n  A: {{out: ReLU * {n}}}\n  B: {{out: A * {n}}}\n  C: {{out: B * {n}}}\nmodel: C\n"
+    return _HEAD + "imports: {lib: " + rng.choice(['"a\\0b.yaml"', "/dev/zero", "/dev/null", "/proc/self/mem",
+                                                    ".", "/"]) + "}\nmodel: Dense(8)\n"
+
+
 def cases(n: int, seed: int) -> Iterator[tuple[str, str | bytes]]:
-    """``n`` fuzz cases: (name, document)."""
+    """``n`` fuzz cases: (name, document); the regression corpus first."""
     rng = random.Random(seed)
     base = seeds()
     for i in range(n):
+        if i < len(CORPUS):
+            yield f"corpus:{CORPUS[i][0]}", CORPUS[i][1]
+            continue
         r = rng.random()
+        if r < 0.05:
+            yield f"attack#{i}", attack(rng)
+            continue
         if r < 0.75:
             name, text = rng.choice(base)
             doc = mutate(text, rng)
