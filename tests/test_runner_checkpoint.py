@@ -169,6 +169,18 @@ def test_pickled_checkpoint_is_refused_unread(tmp_path):
     assert not marker.exists()
 
 
+def test_safetensors_whose_header_length_looks_like_pickle_magic_loads(tmp_path):
+    """A 640-byte header begins the file with b'\\x80\\x02' (pickle protocol 2's magic): still safetensors."""
+    import json
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    header += b" " * (640 - len(header))
+    p = tmp_path / "model.safetensors"
+    p.write_bytes(len(header).to_bytes(8, "little") + header + torch.tensor([1.0, 2.0]).numpy().tobytes())
+    assert p.read_bytes()[:2] == b"\x80\x02"
+    assert ckpt.read_weights(p)["w"].tolist() == [1.0, 2.0]
+
+
 def test_garbage_checkpoint_is_refused(tmp_path):
     p = tmp_path / "junk.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")

@@ -37,6 +37,15 @@ SUM_TENSORS, SUM_STATE = "netc.sha256.tensors", "netc.sha256.state"
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ and torch.save's zip container
 
 
+def _is_pickle(data: bytes) -> bool:
+    """A pickle or torch.save file, not a safetensors file whose 8-byte header length happens to begin 0x80
+    (a header of 640 bytes starts b'\\x80\\x02', pickle protocol 2's magic): safetensors has its JSON at byte 8."""
+    if not data.startswith(_PICKLE_MAGIC):
+        return False
+    size = int.from_bytes(data[:8], "little")
+    return not (8 + size <= len(data) and data[8:9] == b"{")
+
+
 # ---------------------------------------------------------------- atomic files
 
 def _fsync_dir(path: Path) -> None:
@@ -167,7 +176,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint not found: {p}",
                               hint="pass a run's best/ or last/ directory, or its model.safetensors file")
     data = _read(p)
-    if data.startswith(_PICKLE_MAGIC):
+    if _is_pickle(data):
         raise CheckpointError(f"{p} is a pickle / torch.save file; netc refuses to unpickle checkpoints "
                               "(loading one can run arbitrary code)",
                               hint="convert it once with safetensors.torch.save_file(state_dict, "
