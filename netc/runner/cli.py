@@ -268,14 +268,17 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]]):
     import numpy as np
 
     from netc.diagnostics import DataError
+    from netc.runner import datafiles
     from netc.runner.data import _fit_shape
 
     p = Path(path)
     if not p.exists():
         raise DataError(f"inputs file not found: {path}", hint="pass a .npy, .npz or .csv file of samples")
+    datafiles.regular(p, "file of samples")  # a FIFO or device would hang or never end
     if p.suffix == ".npy":
         arrays = {inputs[0][0]: np.load(p, allow_pickle=False)}
     elif p.suffix == ".npz":
+        datafiles.check_zip_members(p)
         with np.load(p, allow_pickle=False) as z:
             arrays = {n: z[n] for n, _, _ in inputs if n in z.files}
             if len(inputs) == 1 and not arrays and "x" in z.files:
@@ -290,6 +293,8 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]]):
                         hint="store one array per input, named after it (or x for a single input)")
     out = []
     for name, shape, dtype in inputs:
+        if np.ndim(arrays[name]) == 0 or len(arrays[name]) == 0:
+            raise DataError(f"{path}: no samples for input '{name}'", hint="pass a file with at least one sample")
         a = _fit_shape(np.asarray(arrays[name]), tuple(shape), name, str(p))
         out.append(a.astype(np.int64 if dtype == "int64" else np.float32))
     return out

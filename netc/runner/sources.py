@@ -23,6 +23,7 @@ from netc.compiler.train import sources as declared
 from netc.compiler.train.registry import implement
 from netc.compiler.train.sources import Source, infer_source
 from netc.diagnostics import DataError, did_you_mean
+from netc.runner import datafiles
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,17 +87,15 @@ def _co2(cfg: DataConfig, inputs: Inputs) -> Raw:
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, limit: int = datafiles.DEFAULT_MAX_BYTES) -> np.ndarray:
     """One IDX file (optionally gzipped): magic 00 00 <type> <ndim>, big-endian dims, data."""
-    import gzip
+    import zlib
 
     import numpy as np
 
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:
+        raw = datafiles.read_bytes(path, limit, "IDX file")
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read IDX file: {e}", hint="re-download the file; .gz files must be "
                         "complete gzip streams") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
@@ -137,11 +136,11 @@ def _idx(cfg: DataConfig, inputs: Inputs) -> Raw:
         raise DataError(f"{cfg.path}: no train-images/train-labels IDX pair found",
                         hint="expected train-images-idx3-ubyte and train-labels-idx1-ubyte (optionally .gz), "
                              "plus t10k-* for the test set")
-    x, y = read_idx(tri), read_idx(trl)
+    x, y = read_idx(tri, cfg.max_bytes), read_idx(trl, cfg.max_bytes)
     _same_count(x, y, tri, trl)
     raw = Raw(x=x, y=y.astype("int64"), origin=str(tri))
     if tei is not None and tel is not None:
-        raw.x_test, raw.y_test = read_idx(tei), read_idx(tel).astype("int64")
+        raw.x_test, raw.y_test = read_idx(tei, cfg.max_bytes), read_idx(tel, cfg.max_bytes).astype("int64")
         _same_count(raw.x_test, raw.y_test, tei, tel)
     if x.ndim == 3:  # (n, H, W) -> (n, 1, H, W); reshaping to the declared shape happens later
         raw.x = x[:, None]
@@ -176,10 +175,10 @@ class SafeUnpickler(pickle.Unpickler):
                                      "containers are allowed in a data batch")
 
 
-def load_batch(path: Path) -> dict:
-    """One CIFAR-10 python batch through the restricted unpickler."""
+def load_batch(path: Path, limit: int = datafiles.DEFAULT_MAX_BYTES) -> dict:
+    """One CIFAR-10 python batch through the restricted unpickler (at most ``limit`` bytes read)."""
     try:
-        with open(path, "rb") as f:
+        with datafiles.open_binary(path, limit, "CIFAR-10 batch") as f:
             obj = SafeUnpickler(f, encoding="bytes").load()
     except pickle.UnpicklingError as e:
         raise DataError(f"{path}: unsafe or corrupt batch file: {e}",
@@ -192,16 +191,23 @@ def load_batch(path: Path) -> dict:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
-def _cifar_part(files: list[Path]):
+def _cifar_part(files: list[Path], limit: int = datafiles.DEFAULT_MAX_BYTES):
     import numpy as np
 
     xs, ys = [], []
     for f in files:
-        b = load_batch(f)
+        b = load_batch(f, limit)
         if "data" not in b or "labels" not in b:
             raise DataError(f"{f}: batch has keys {sorted(b)}, expected data and labels",
                             hint="use the original CIFAR-10 python batches")
-        data = np.asarray(b["data"])
+        labels = b["labels"]
+        # the originals hold a uint8 array and a list of ints; nested lists (which a pickle can make
+        # from a few bytes of shared references) are refused before numpy expands them
+        if not isinstance(b["data"], np.ndarray) or not isinstance(labels, list | np.ndarray) or \
+                (isinstance(labels, list) and not all(type(v) is int for v in labels)):
+            raise DataError(f"{f}: data must be a numpy array and labels a list of class ids",
+                            hint="use the original CIFAR-10 python batches")
+        data = b["data"]
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
             raise DataError(f"{f}: data is {data.dtype} {data.shape}, expected uint8 (n, 3072)",
                             hint="use the original CIFAR-10 python batches")
@@ -221,12 +227,12 @@ def _cifar10(cfg: DataConfig, inputs: Inputs) -> Raw:
     if not train:
         raise DataError(f"{cfg.path}: no data_batch_* files found",
                         hint="point data.path at the directory with data_batch_1..5 and test_batch")
-    x, y = _cifar_part(train)
+    x, y = _cifar_part(train, cfg.max_bytes)
     raw = Raw(x=x, y=y, origin=str(p))
     if (p / "test_batch").exists():
-        raw.x_test, raw.y_test = _cifar_part([p / "test_batch"])
+        raw.x_test, raw.y_test = _cifar_part([p / "test_batch"], cfg.max_bytes)
     if (p / "batches.meta").exists():
-        names = load_batch(p / "batches.meta").get("label_names")
+        names = load_batch(p / "batches.meta", cfg.max_bytes).get("label_names")
         if isinstance(names, list):
             raw.class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     return raw
@@ -240,6 +246,7 @@ def _npz(cfg: DataConfig, inputs: Inputs) -> Raw:
     import numpy as np
 
     p = _need(cfg.path, "npz")
+    datafiles.check_zip_members(p, cfg.max_bytes)
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -271,16 +278,17 @@ def _npz(cfg: DataConfig, inputs: Inputs) -> Raw:
 
 def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     import csv
-    import gzip
+    import io
+    import zlib
 
     import numpy as np
 
     p = _need(cfg.path, "csv")
-    opener = gzip.open if p.name.endswith(".gz") else open
     try:
-        with opener(p, "rt", newline="", encoding="utf-8") as f:
+        with io.TextIOWrapper(datafiles.open_binary(p, cfg.max_bytes, "CSV file"), encoding="utf-8",
+                              newline="") as f:
             rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 text with a header row") from None
     if len(rows) < 2:
         raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
@@ -349,12 +357,13 @@ def _folder(cfg: DataConfig, inputs: Inputs) -> Raw:
             if f.suffix.lower() not in _IMAGE_EXT:
                 continue
             try:
-                with Image.open(f) as im:
+                with datafiles.open_binary(f, cfg.max_bytes, "image") as stream, Image.open(stream) as im:
+                    datafiles.check_pixels(f, im.size, cfg.max_pixels)  # from the header, before decoding
                     im = im.convert(mode)
                     if im.size != (width, height):
                         im = im.resize((width, height), Image.Resampling.BILINEAR)
                     a = np.asarray(im, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as e:
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
                 raise DataError(f"{f}: cannot read image: {e}", hint="remove or replace the file") from None
             xs.append(a[None] if channels == 1 else a.transpose(2, 0, 1))
             ys.append(ci)

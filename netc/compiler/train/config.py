@@ -39,6 +39,10 @@ def opt(default: Any = _MISSING, doc: str = "", *, factory: Any = None, choices:
     return field(default=default, metadata=meta)
 
 
+DEFAULT_MAX_BYTES = 2 * 1024**3  # train.data.max_bytes: the in-memory path reads at most this much
+DEFAULT_MAX_PIXELS = 50_000_000  # train.data.max_pixels: per image
+
+
 @dataclass
 class DataConfig:
     """``train.data``: where samples come from. ``data: digits`` is shorthand for ``{source: digits}``."""
@@ -55,6 +59,12 @@ class DataConfig:
                                    "shape)", minimum=1)
     horizon: int = opt(1, "series: how many future values each window predicts", minimum=1)
     limit: int | None = opt(None, "use only the first N samples (quick experiments)", minimum=1)
+    max_bytes: int = opt(DEFAULT_MAX_BYTES, "largest amount of data read into memory, in bytes after "
+                                            "decompression (.gz files, .npz members); larger data are refused",
+                         minimum=1)
+    max_pixels: int = opt(DEFAULT_MAX_PIXELS, "folder: largest image, in pixels (a guard against decompression "
+                                              "bombs); larger images are refused before they are decoded",
+                          minimum=1)
 
     @classmethod
     def shorthand(cls, value: Any) -> DataConfig | None:
