@@ -59,7 +59,7 @@ def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     """The choice ``word`` most likely meant, or None.
 
     In order: the same word in another case (``relu`` → ``ReLU``), a choice the word
-    abbreviates (``acc`` → ``accuracy``), then the nearest spelling (difflib ratio ≥ ``cutoff``,
+    abbreviates (``acc`` → ``accuracy``; two letters at least), then the nearest spelling (difflib ratio ≥ ``cutoff``,
     case ignored).
     """
     by_lower: dict[str, str] = {}
@@ -68,7 +68,7 @@ def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     low = word.lower()
     if low in by_lower:
         return by_lower[low]
-    prefix = [c for lc, c in by_lower.items() if low and lc.startswith(low)]
+    prefix = [c for lc, c in by_lower.items() if len(low) > 1 and lc.startswith(low)]  # one letter says too little
     if prefix:
         return prefix[0]
     near = difflib.get_close_matches(low, list(by_lower), n=1, cutoff=cutoff)
