@@ -60,25 +60,43 @@ def _need(path: str | None, what: str) -> Path:
 
 # ---------------------------------------------------------------- embedded data
 
-def _digits(cfg: DataConfig, inputs: Inputs) -> Raw:
-    from sklearn.datasets import load_digits  # real data shipped inside scikit-learn
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # netc/data: provenance and licences in its README
 
-    d = load_digits()
-    return Raw(x=d.data.astype("float32"), y=d.target.astype("int64"),
-               class_names=[str(c) for c in d.target_names], origin="digits")
+
+def _embedded(name: str) -> dict[str, np.ndarray]:
+    """The arrays of one embedded data set (netc/data/<name>.npz: plain arrays, never unpickled)."""
+    import numpy as np
+
+    path = DATA_DIR / f"{name}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except OSError as e:
+        raise DataError(f"the embedded data set '{name}' cannot be read ({path}): {e}",
+                        hint="the netc installation is incomplete; reinstall netc") from None
+
+
+def _digits(cfg: DataConfig, inputs: Inputs) -> Raw:
+    import numpy as np
+
+    d = _embedded("digits")  # scikit-learn's load_digits(), pixel counts 0..16 as uint8
+    return Raw(x=d["data"].astype("float32"), y=d["target"].astype("int64"),
+               class_names=[str(c) for c in np.unique(d["target"])], origin="digits")
 
 
 def _sunspots(cfg: DataConfig, inputs: Inputs) -> Raw:
-    import statsmodels.api as sm
-
-    s = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(dtype="float64")
-    return Raw(series=s, origin="sunspots (yearly sunspot activity, 1700-2008)")
+    s = _embedded("sunspots")["activity"]  # statsmodels' sunspots SUNACTIVITY
+    return Raw(series=s.astype("float64"), origin="sunspots (yearly sunspot activity, 1700-2008)")
 
 
 def _co2(cfg: DataConfig, inputs: Inputs) -> Raw:
-    import statsmodels.api as sm
+    import numpy as np
 
-    s = sm.datasets.co2.load_pandas().data["co2"].interpolate(limit_direction="both").to_numpy(dtype="float64")
+    s = _embedded("co2")["co2"].astype("float64")  # statsmodels' co2, weekly, gaps as NaN
+    gaps = np.isnan(s)
+    at = np.arange(len(s))
+    # Gaps filled linearly between their neighbours, ends held: pandas' interpolate(limit_direction="both").
+    s[gaps] = np.interp(at[gaps], at[~gaps], s[~gaps])
     return Raw(series=s, origin="co2 (weekly Mauna Loa CO2, 1958-2001)")
 
 
@@ -379,4 +397,4 @@ SOURCES: dict[str, Source] = implement(declared.SOURCES, "read", {
 })
 
 
-__all__ = ["SOURCES", "Inputs", "Raw", "SafeUnpickler", "Source", "infer_source", "load_batch", "read_idx"]
+__all__ = ["DATA_DIR", "SOURCES", "Inputs", "Raw", "SafeUnpickler", "Source", "infer_source", "load_batch", "read_idx"]
