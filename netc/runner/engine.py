@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ from netc.runner.config import TrainConfig
 from netc.runner.objectives import build_schedule, resolve_schedule
 from netc.runner.progress import Progress
 from netc.runner.rundir import RunDir
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are never evaluated at run time
+    from typing import Self
 
 AUTO_CHECKPOINT_SECONDS = 10.0  # checkpoint_every: 0 saves last/ (and best/) at most this often, and at the end
 

@@ -18,7 +18,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Self, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are never evaluated at run time
+    from typing import Self
 
 BAR_WIDTH = 30
 _DONE, _TODO, _RESET, _CLEAR = "\x1b[38;5;197m", "\x1b[38;5;237m", "\x1b[0m", "\r\x1b[2K"
