@@ -37,6 +37,14 @@ MAX_NODES = 200_000
 MAX_DIGITS = 100  # digits of any integer in a spec (YAML scalars, chain literals, arithmetic results)
 
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+# libyaml (PyYAML's C backend) has a nesting limit of its own (1000 levels in the libyaml of
+# PyYAML 6.0.4's wheels) and reads up to 1024 characters of a line ahead before it hands over
+# an event, so "[[[[…" on one line reaches libyaml's limit before netc sees its 101st level.
+# Only a text with at least that many flow openers can reach it: such a text, when libyaml
+# refuses it, is read again by the pure-Python parser, which has no limit of its own, so the
+# error reported is netc's MAX_DEPTH (or the text's real mistake), whatever PyYAML is installed.
+# Block nesting cannot reach libyaml's limit first: libyaml streams block events.
+LIBYAML_MAX_NESTING = 1000
 
 # Both PyYAML and libyaml count these as line breaks (after we fold \r\n and \r
 # into \n), so line numbers computed here agree with the parser's marks.
@@ -382,8 +390,8 @@ class _Builder:
         self.docs = 0
         self.root: YNode | None = None
 
-    def run(self) -> YNode | None:
-        """Consume the whole event stream and return the root node."""
+    def run(self, loader: type) -> YNode | None:
+        """Consume the whole event stream of ``loader``'s parser and return the root node."""
         handlers = {
             yaml.ScalarEvent: self.scalar,
             yaml.AliasEvent: self.alias,
@@ -393,7 +401,7 @@ class _Builder:
             yaml.SequenceEndEvent: self.end,
             yaml.DocumentStartEvent: self.document,
         }
-        events = yaml.parse(self.src.text, Loader=_Loader)
+        events = yaml.parse(self.src.text, Loader=loader)
         try:
             for ev in events:
                 handler = handlers.get(type(ev))
@@ -605,6 +613,16 @@ def _decode(data: str | bytes, file: str) -> str:
                         source=data.decode("utf-8", "replace")) from None
 
 
+def _parse(src: _Source, file: str) -> YNode | None:
+    try:
+        return _Builder(src, file).run(_Loader)
+    except yaml.YAMLError:
+        text = src.text
+        if _Loader is yaml.SafeLoader or text.count("[") + text.count("{") < LIBYAML_MAX_NESTING:
+            raise  # libyaml cannot have reached its own limit: the error is the text's
+    return _Builder(src, file).run(yaml.SafeLoader)
+
+
 def load_yaml(data: str | bytes, file: str = "<string>") -> YNode | None:
     """Parse one YAML document into positioned nodes; None for an empty document."""
     text = _decode(data, file)
@@ -620,7 +638,7 @@ def load_yaml(data: str | bytes, file: str = "<string>") -> YNode | None:
                      Span.point(file, line, col),
                      "remove the control character; a spec must be plain text", src)
     try:
-        return _Builder(src, file).run()
+        return _parse(src, file)
     except yaml.YAMLError as e:
         raise _yaml_error(e, src, file) from None
     except (RecursionError, MemoryError):
