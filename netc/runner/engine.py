@@ -564,7 +564,7 @@ def _restore(resume: Path, objective: Objective, schedulers: list, scaler, gener
     ckpt.set_rng_state(state["rng"])
     for name, g in generators.items():
         saved_gen = state["generators"][name]
-        g.set_state(saved_gen.to(g.device) if g.device.type != "cpu" else saved_gen)
+        g.set_state(saved_gen.cpu())  # a CUDA generator's state is a CPU ByteTensor too; set_state refuses others
     old = state.get("config") or {}
     now = cfg.to_dict()
     changed = [k for k in RESUME_SENSITIVE if old.get(k) != now.get(k)]
