@@ -86,4 +86,5 @@ def check_output_path(output: str | Path, inputs: tuple[str | Path, ...] = (), f
     if out.is_dir():
         raise UsageError(f"{flag} {output} is a directory", hint="name a file inside it")
     if not out.parent.is_dir():
-        raise UsageError(f"{flag} {output}: no such directory {out.parent}", hint="create it first, or pick another path")
+        raise UsageError(f"{flag} {output}: cannot write there, no such directory {out.parent}",
+                         hint="create it first, or pick another path")
