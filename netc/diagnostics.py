@@ -206,6 +206,28 @@ class UsageError(NetcError):
     exit_code = EXIT_USAGE
 
 
+# The optional extras of pyproject.toml, by the top-level modules each one brings (the core is
+# pyyaml, lark and jsonschema: the checker). What a missing one is called in messages.
+EXTRAS: Final = {"torch": "train", "numpy": "train", "safetensors": "train", "matplotlib": "train", "PIL": "train",
+                 "pygls": "lsp", "lsprotocol": "lsp", "onnx": "onnx", "onnxruntime": "onnx"}
+EXTRA_NAMES: Final = {"train": "training", "lsp": "language-server", "onnx": "ONNX"}
+
+
+class MissingExtra(UsageError):
+    """A command needs an optional extra that is not installed (exit code 2): names it and its install line."""
+
+    def __init__(self, command: str, module: str):
+        self.extra = EXTRAS.get(module.partition(".")[0], "all")
+        super().__init__(f"`{command}` needs the {EXTRA_NAMES.get(self.extra, 'full')} extra "
+                         f"({module.partition('.')[0]} is not installed)", hint=f"pip install 'netc[{self.extra}]'")
+
+    @staticmethod
+    def of(command: str, e: ModuleNotFoundError) -> MissingExtra | None:
+        """The MissingExtra behind an import failure, or None when the module belongs to no extra."""
+        name = e.name or ""
+        return MissingExtra(command, name) if name.partition(".")[0] in EXTRAS else None
+
+
 def diagnostics_json(diags: list[Diagnostic]) -> str:
     """Serialise diagnostics as a JSON list."""
     return json.dumps([d.to_json() for d in diags], indent=2)

@@ -152,9 +152,9 @@ def test_onnx_without_the_onnx_package_says_what_to_install(tmp_path, capsys, mo
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
-    assert main(["compile", str(MNIST), "--format", "onnx", "-o", str(tmp_path / "m.onnx")]) == 1
+    assert main(["compile", str(MNIST), "--format", "onnx", "-o", str(tmp_path / "m.onnx")]) == 2  # a missing extra
     err = capsys.readouterr().err
-    assert "pip install onnx onnxruntime" in err and "Traceback" not in err
+    assert "needs the ONNX extra" in err and "pip install 'netc[onnx]'" in err and "Traceback" not in err
 
 
 def test_onnx_export_failure_is_a_clear_message(tmp_path, capsys, monkeypatch):
