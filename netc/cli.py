@@ -19,6 +19,7 @@ from netc.diagnostics import (
     EXIT_OK,
     EXIT_USAGE,
     Diagnostic,
+    MissingExtra,
     NetcError,
     UsageError,
     diagnostics_json,
@@ -252,6 +253,17 @@ COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema"
             "lsp": cmd_lsp}
 
 
+def _run(args: argparse.Namespace) -> int:
+    """One command; an optional extra it needs but cannot import is a MissingExtra (exit 2), not a bug."""
+    try:
+        return COMMANDS[args.cmd](args)
+    except ModuleNotFoundError as e:
+        missing = MissingExtra.of(f"netc {args.cmd}", e)
+        if missing is None:
+            raise
+        raise missing from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``netc`` command."""
     parser = _parser()
@@ -260,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.cmd](args)
+        return _run(args)
     except UsageError as e:
         print(f"netc: error[cli]: {e.diagnostics[0].message}", file=sys.stderr)
         if e.hint:

@@ -16,7 +16,7 @@ from netc.backend.emit import BackendError, class_names, program_source
 from netc.compiler.ir import Graph, Program
 from netc.compiler.passes import run_pipeline
 from netc.compiler.select import select_models
-from netc.diagnostics import EXIT_OK, UsageError
+from netc.diagnostics import EXIT_OK, MissingExtra, UsageError
 
 ONNX_TOLERANCE = 1e-4  # max abs difference between onnxruntime and torch accepted as "the same model"
 
@@ -137,8 +137,7 @@ def export_onnx(graph: Graph, cname: str, out: Path) -> float | None:
     from netc.backend.emit import MODULE_GLOBALS, _unique, helper_names
 
     if importlib.util.find_spec("onnx") is None:
-        raise BackendError("ONNX export needs the onnx package", None,
-                           "pip install onnx onnxruntime   (or: pip install 'netc[onnx]')")
+        raise MissingExtra("netc compile --format onnx", "onnx")
     module = _eval_module(graph, cname)
     inputs = example_inputs(graph, batch=2)
     in_names = list(_unique([i.name for i in graph.inputs], MODULE_GLOBALS | helper_names()).values())
