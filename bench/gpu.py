@@ -759,8 +759,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: the same code paths without a GPU")
-    ap.add_argument("--out", type=Path, default=None, help="where gpu.json, gpu.md and the runs go (default: a "
-                                                           "temporary directory)")
+    ap.add_argument("--out", type=Path, default=None, help="where gpu.json and gpu.md go (default: a temporary "
+                                                           "directory)")
+    ap.add_argument("--work", type=Path, default=None, help="where the run directories go (default: a temporary "
+                                                            "directory; kept out of --out, which may be copied back)")
     ap.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}")
     ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 420; 240 in a dry "
                                                                "run); a watchdog stops the run 45 s after it")
@@ -775,11 +777,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     s = (Settings.for_dry_run if a.dry_run else Settings.for_device)(a.budget or (240.0 if a.dry_run else 420.0))
     out = (a.out or Path(tempfile.mkdtemp(prefix="netc_gpu_"))).resolve()
-    work = out / "runs"
+    work = (a.work or Path(tempfile.mkdtemp(prefix="netc_gpu_runs_"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     rep = Report(out, s, argv)
     print(f"gpu.py: {rep.env['device_name']}, torch {rep.env['torch']}, steps {','.join(steps)}, budget "
-          f"{s.budget:.0f}s; report in {out}", flush=True)
+          f"{s.budget:.0f}s; report in {out}, runs in {work}", flush=True)
     dog = watchdog(rep, s.budget + 45)
     clock = Clock(s.budget, steps)
     run = {"examples": step_examples, "overhead": step_overhead, "torchrun": step_torchrun,
