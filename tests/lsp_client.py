@@ -141,6 +141,7 @@ class LspClient:
                    encodings: list[str] | None = None) -> dict:
         """initialize + initialized; returns the server's capabilities."""
         caps: dict = {"textDocument": {"hover": {"contentFormat": ["markdown", "plaintext"]},
+                                       "documentSymbol": {"hierarchicalDocumentSymbolSupport": True},
                                        "completion": {"completionItem": {"snippetSupport": False}},
                                        "publishDiagnostics": {"relatedInformation": True}}}
         if encodings:
@@ -176,6 +177,16 @@ class LspClient:
         if r is None:
             return []
         return r if isinstance(r, list) else [r]
+
+    def code_actions(self, uri: str, diagnostics: list[dict]) -> list[dict]:
+        """The code actions for ``diagnostics`` (as published), over the range of the first one."""
+        rng = diagnostics[0]["range"] if diagnostics else {"start": {"line": 0, "character": 0},
+                                                           "end": {"line": 0, "character": 0}}
+        return self.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": rng,
+                                                        "context": {"diagnostics": diagnostics}}) or []
+
+    def document_symbols(self, uri: str) -> list[dict]:
+        return self.request("textDocument/documentSymbol", {"textDocument": {"uri": uri}}) or []
 
     def close(self, timeout: float = 10.0) -> int:
         """shutdown + exit; returns the server's exit code."""

@@ -259,9 +259,10 @@ def test_completion_block_params_and_merge_refs():
     assert "in" in labels and "body" in labels
 
 
-def test_no_completion_outside_chains():
+def test_outside_chains_no_ops_only_the_schemas_values():
     doc = _doc(RESNET)
-    assert completion(doc, *_at(doc, "data: digits", 6)) is None
+    labels = _labels(doc, _at(doc, "data: digits", 6))  # a plain value: the schema's choices, never ops
+    assert "digits" in labels and "sunspots" in labels and "Conv2D" not in labels
     assert completion(doc, *_at(doc, "# A small", 3)) is None
 
 

@@ -4,6 +4,7 @@ Read from the text (a half-typed chain does not parse): after ``→``/``->`` or 
 start of a chain value, every op, every block of the document and of its imports,
 and (at the start) the names a chain may begin from; inside ``Conv2D(32, 3, |`` the
 arguments not given yet, inserted as ``name=``; after ``padding=`` its choices.
+Elsewhere, YAML keys and plain values come from the schema (:mod:`netc.lsp.keys`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from netc.dsl.yamlload import YMap, load_yaml
 from netc.lsp.context import CallContext, call_context, chain_slot, in_chain_value, key_path, word_at
 from netc.lsp.documents import Document
 from netc.lsp.hover import arg_markdown, op_markdown
+from netc.lsp.keys import key_completion
 from netc.lsp.symbols import block_namespace, scope_at
 
 __all__ = ["TRIGGERS", "completion"]
@@ -36,16 +38,17 @@ def completion(doc: Document, line: int, character: int) -> types.CompletionList
     rng = types.Range(types.Position(*start), types.Position(*idx.position(off)))
 
     ctx = call_context(text, col)
+    lines = [idx.line(i) for i in range(line + 1)]
+    in_chain = in_chain_value(key_path(lines, line, col))
+    items: list[types.CompletionItem] | None = None
     if ctx is not None:
         items = _in_call(doc, ctx, rng, line, col)
     else:
         slot = chain_slot(text, col)
-        if slot is None:
-            return None
-        lines = [idx.line(i) for i in range(line + 1)]
-        if not in_chain_value(key_path(lines, line, col)):
-            return None
-        items = _steps(doc, rng, slot == "start", line, col)
+        if slot is not None and in_chain:
+            items = _steps(doc, rng, slot == "start", line, col)
+    if not items and not in_chain and ctx is None:
+        items = key_completion(doc, line, character)  # a YAML key or a plain value: from the schema
     if not items:
         return None
     return types.CompletionList(is_incomplete=False, items=items)

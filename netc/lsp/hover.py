@@ -21,6 +21,7 @@ from netc.dsl.spec import BlockDef
 from netc.lsp.analysis import Analysis, BlockUse, LineMap, contains
 from netc.lsp.context import call_context, word_at
 from netc.lsp.documents import Document
+from netc.lsp.keys import key_hover
 from netc.lsp.symbols import Symbol, block_namespace, resolve
 
 __all__ = ["arg_markdown", "hover", "op_markdown"]
@@ -38,6 +39,8 @@ def hover(doc: Document, line: int, character: int) -> types.Hover | None:
     word_range = _range(idx.position(off - col + ws), idx.position(off - col + we))
     nl, nc = idx.netc_linecol(off)
     ctx = call_context(text, ws) if word else None
+    if ctx is None and (kh := key_hover(doc, line, character)) is not None:
+        return kh  # a YAML key (`epochs:`): the schema's description, default and choices
 
     # 1. an argument name (`padding` in `Conv2D(32, 3, padding=same)`): its doc
     if word and ctx is not None and ctx.kwarg is None and text[we:].lstrip(" \t").startswith("="):

@@ -1,6 +1,6 @@
 """``netc lsp``: the language server, over stdio, with pygls.
 
-Diagnostics are published after every open and (debounced) change; checks run in a
+Diagnostics are published after every open and change; checks run in a
 small pool of worker threads so hover and completion stay responsive and one slow
 document never holds up another's diagnostics. Each check runs under a budget
 (``initializationOptions.checkBudgetMs``, default 2000 ms): past it, the document gets
@@ -10,9 +10,12 @@ cancelled at once. A result is published only if no newer edit arrived meanwhile
 Every handler catches its own failures: a malformed document or a bug costs one
 answer (logged), never the server.
 
-Settings: the per-check budget is ``initializationOptions.checkBudgetMs`` (0: none); the debounce is
-``initializationOptions.debounceMs`` (else ``--debounce-ms``,
-else ``$NETC_LSP_DEBOUNCE_MS``, else 150 ms). A newly opened document is checked at once.
+Settings: the per-check budget is ``initializationOptions.checkBudgetMs`` (0: none). By default a
+change is checked at once (a check takes a few ms: diagnostics arrive within the 50 ms bar), and only
+a document whose checks are slow (the last took over ``SLOW_CHECK_MS``, or one has been running that
+long) waits for typing to pause, 150 ms. A fixed debounce for every change can be set with
+``initializationOptions.debounceMs`` (else ``--debounce-ms``, else ``$NETC_LSP_DEBOUNCE_MS``).
+A newly opened document is checked at once.
 Only YAML documents that look like specs are checked (a top-level ``netc:`` key, the schema
 modeline, or a ``*.netc.yaml`` name), unless ``initializationOptions.allFiles`` is true.
 """
@@ -37,16 +40,19 @@ from pygls.protocol.language_server import lsp_method
 from netc import __version__
 from netc.dsl.budget import Budget, Cancelled, budget
 from netc.lsp.analysis import Analysis, analyze
+from netc.lsp.actions import code_actions
 from netc.lsp.completion import TRIGGERS, completion
 from netc.lsp.definition import definition
 from netc.lsp.documents import Document, Documents, is_netc_spec
 from netc.lsp.hover import hover
+from netc.lsp.outline import document_symbols
 from netc.lsp.publish import lsp_diagnostics
 
 __all__ = ["NetcServer", "build_server", "serve"]
 
 log = logging.getLogger("netc.lsp")
-DEFAULT_DEBOUNCE_MS = 150.0
+DEFAULT_DEBOUNCE_MS = 150.0  # the wait after a change, only for documents whose checks are slow (see schedule)
+SLOW_CHECK_MS = 40.0  # a check slower than this is worth skipping while the user types
 DEFAULT_BUDGET_MS = 2000.0  # per check of one document; a check past it stops with one diagnostic
 CHECK_WORKERS = 4  # documents checked at once: a hostile one occupies one worker, not the server
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,11 +84,13 @@ class NetcProtocol(LanguageServerProtocol):
 class NetcServer(LanguageServer):
     """The netc language server: open documents, their analyses, the debounced checker."""
 
-    def __init__(self, debounce_ms: float = DEFAULT_DEBOUNCE_MS):
+    def __init__(self, debounce_ms: float | None = None):
         super().__init__("netc", __version__, protocol_cls=NetcProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.docs = Documents()
-        self.debounce_ms = debounce_ms
+        self.debounce_ms = debounce_ms  # None: adaptive (at once unless this document's checks are slow)
+        self.last_ms: dict[str, float] = {}  # how long each document's latest finished check took
+        self.started: dict[str, float] = {}  # when each document's running check started (loop time)
         self.checker = ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="netc-check")
         self.pending: dict[str, asyncio.TimerHandle] = {}
         self.running: dict[str, Budget] = {}  # the latest check of each document, to cancel when superseded
@@ -112,8 +120,23 @@ class NetcServer(LanguageServer):
         old = self.pending.pop(uri, None)
         if old is not None:
             old.cancel()
-        delay = self.debounce_ms if delay_ms is None else delay_ms
+        delay = self.delay_ms(uri) if delay_ms is None else delay_ms
         self.pending[uri] = loop.call_later(max(delay, 0.0) / 1000, self._launch, uri)
+
+    def delay_ms(self, uri: str) -> float:
+        """How long to wait after a change of ``uri`` before checking it.
+
+        A fixed debounce when one was configured; else none, unless this document's checks are
+        slow (its last check took over SLOW_CHECK_MS, or the one running has taken that long
+        already): then DEFAULT_DEBOUNCE_MS, so a slow document is not re-checked on every keystroke.
+        """
+        if self.debounce_ms is not None:
+            return self.debounce_ms
+        running_ms = 0.0
+        if uri in self.started:
+            running_ms = (asyncio.get_running_loop().time() - self.started[uri]) * 1e3
+        slow = max(self.last_ms.get(uri, 0.0), running_ms) > SLOW_CHECK_MS
+        return DEFAULT_DEBOUNCE_MS if slow else 0.0
 
     def cancel_check(self, uri: str) -> None:
         """Stop a running check of ``uri`` at its next budget check (its result would be discarded anyway)."""
@@ -131,6 +154,7 @@ class NetcServer(LanguageServer):
         b = Budget(self.budget_ms / 1000 if self.budget_ms > 0 else None, path)
         self.cancel_check(uri)
         self.running[uri] = b
+        self.started[uri] = asyncio.get_running_loop().time()
 
         def work() -> Analysis | None:
             d = self.docs.get(uri)
@@ -151,8 +175,10 @@ class NetcServer(LanguageServer):
             finally:
                 if self.running.get(uri) is b:
                     del self.running[uri]
+                    self.started.pop(uri, None)
             if a is None:
                 return
+            self.last_ms[uri] = a.seconds * 1e3
             doc = self.docs.get(uri)
             if doc is None:
                 return
@@ -197,7 +223,7 @@ def _guard(default: Any = None) -> Callable[[F], F]:
     return deco
 
 
-def build_server(debounce_ms: float = DEFAULT_DEBOUNCE_MS) -> NetcServer:
+def build_server(debounce_ms: float | None = None) -> NetcServer:
     """A server with every feature registered (not yet connected)."""
     server = NetcServer(debounce_ms)
 
@@ -258,6 +284,8 @@ def build_server(debounce_ms: float = DEFAULT_DEBOUNCE_MS) -> NetcServer:
         if h is not None:
             h.cancel()
         ls.cancel_check(uri)
+        ls.last_ms.pop(uri, None)
+        ls.started.pop(uri, None)
         if ls.docs.pop(uri, None) is not None:
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
 
@@ -273,6 +301,21 @@ def build_server(debounce_ms: float = DEFAULT_DEBOUNCE_MS) -> NetcServer:
         doc = _doc(ls, params.text_document.uri)
         return completion(doc, params.position.line, params.position.character) if doc else None
 
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+    @_guard()
+    def on_code_action(ls: NetcServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        doc = _doc(ls, params.text_document.uri)
+        if doc is None:
+            return None
+        return code_actions(params.text_document.uri, doc.index, list(params.context.diagnostics)) or None
+
+    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @_guard()
+    def on_document_symbol(ls: NetcServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
+        doc = _doc(ls, params.text_document.uri)
+        return document_symbols(doc) if doc else None
+
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @_guard()
     def on_definition(ls: NetcServer, params: types.DefinitionParams) -> list[types.Location] | None:
@@ -287,14 +330,15 @@ def _doc(ls: NetcServer, uri: str) -> Document | None:
     return doc if doc is not None and ls.is_spec(uri, doc.text) else None
 
 
-def _debounce_default(flag: float | None) -> float:
+def _debounce_default(flag: float | None) -> float | None:
+    """A fixed debounce from ``--debounce-ms`` or ``$NETC_LSP_DEBOUNCE_MS``; None: adaptive (the default)."""
     if flag is not None:
         return flag
     env = os.environ.get("NETC_LSP_DEBOUNCE_MS")
     try:
-        return float(env) if env else DEFAULT_DEBOUNCE_MS
+        return float(env) if env else None
     except ValueError:
-        return DEFAULT_DEBOUNCE_MS
+        return None
 
 
 def _warm_up() -> None:
