@@ -102,7 +102,7 @@ from netc.runner.data import load_data
 EXAMPLES = ROOT / "examples"
 SPECS = ROOT / "specs"
 STEPS = ("examples", "overhead", "torchrun", "inference")
-WEIGHT = {"examples": 0.30, "overhead": 0.22, "torchrun": 0.13, "inference": 0.35}  # shares of --budget
+WEIGHT = {"examples": 0.34, "overhead": 0.19, "torchrun": 0.12, "inference": 0.35}  # shares of --budget
 ACCURACY_TOL = 0.06  # |device - CPU| test accuracy after a few epochs (dropout masks differ by device)
 RMSE_FACTOR = 1.3  # device / CPU test RMSE within [1/1.3, 1.3]
 EVAL_TOL = 1e-4  # max |Δ| / max |y| between inference variants (fp32, TF32 off)
