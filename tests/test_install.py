@@ -9,6 +9,7 @@ thing in an environment that has only the core installed.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import subprocess
 import sys
@@ -39,7 +40,9 @@ CLI = "from netc.cli import main\nrc = main(sys.argv[1:])\n"
     (["eval", "runs/none"], ["torch"], "train"),
     (["predict", "runs/none", "x.npy"], ["torch"], "train"),
     (["compile", "examples/digits_cnn.yaml", "--format", "torchscript", "-o", "m.pt"], ["torch"], "train"),
-    (["compile", "examples/digits_cnn.yaml", "--format", "onnx", "-o", "m.onnx"], ["onnx"], "onnx"),
+    pytest.param(["compile", "examples/digits_cnn.yaml", "--format", "onnx", "-o", "m.onnx"], ["onnx"], "onnx",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                          reason="without torch this asks for [train] first")),
     (["lsp"], ["pygls", "lsprotocol"], "lsp"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
 def test_a_missing_extra_is_a_clean_exit_2_naming_it(args, blocked, extra, tmp_path):
