@@ -83,3 +83,9 @@ def test_cli_markdown_output_is_fenced_and_png_needs_a_file(tmp_path):
     assert proc.returncode == 2 and "-o FILE.png" in proc.stderr
     proc = subprocess.run([*run, "--format", "dot"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout.startswith("digraph netc {")
+
+
+def test_the_readme_shows_the_current_diagram():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    d = dg.diagram((ROOT / "examples/digits_resnet.yaml").read_bytes(), "examples/digits_resnet.yaml")
+    assert f"```mermaid\n{dg.to_mermaid(d)}```" in readme, "README's diagram is stale: netc graph examples/digits_resnet.yaml"
