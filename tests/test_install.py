@@ -64,6 +64,7 @@ def test_the_checker_needs_none_of_the_extras(tmp_path):
         f"assert main(['compile', examples[0], '-o', {str(tmp_path / 'm.py')!r}]) == 0\n"
         f"assert main(['schema', '-o', {str(tmp_path / 's.json')!r}]) == 0\n"
         "assert main(['ops']) == 0\n"
+        f"assert main(['graph', examples[0], '-o', {str(tmp_path / 'g.mmd')!r}]) == 0\n"
         f"print(sorted(m for m in {ALL_EXTRA_MODULES!r} if sys.modules.get(m) is not None))\n"
     )
     p = _run_without(ALL_EXTRA_MODULES, code)
