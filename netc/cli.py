@@ -43,10 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="check syntax, schema, names and shapes (no torch)")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--format", choices=["text", "json"], default="text")
-    c.add_argument("--max-params", type=int, default=None, help="refuse models with more parameters per layer")
-    c.add_argument("--max-nodes", type=int, default=None, metavar="N",
-                   help="refuse specs that expand to more than N nodes (default 100,000)")
     _param_flag(c)
+    _resource_flags(c)
 
     s = sub.add_parser("summary", help="layer table: output shapes, parameters, MACs, memory")
     s.add_argument("file", metavar="FILE")
@@ -54,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=1, metavar="B")
     s.add_argument("--model", default=None, help="which model of a multi-model spec")
     _param_flag(s)
+    _resource_flags(s)
 
     sub.add_parser("ops", help="list every op with its arguments").add_argument(
         "--format", choices=["text", "json"], default="text")
@@ -73,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--explain", action="store_true", help="print the IR after each pass that changed it")
     cp.add_argument("--train-mode", action="store_true", help="compile the training graph (no inference passes)")
     _param_flag(cp)
+    _resource_flags(cp)
 
     from netc.runner.options import TRAIN_OPTIONS, argparse_kwargs  # one table: this parser and the DDP launcher
 
@@ -108,6 +108,14 @@ def _param_flag(p: argparse.ArgumentParser) -> None:
                    help="override a value of the spec's params: mapping, e.g. --param classes=100")
 
 
+def _resource_flags(p: argparse.ArgumentParser) -> None:
+    """The resource policy's flags, from the table netc train's options use too: one policy for every command."""
+    from netc.runner.options import RESOURCE_OPTIONS, argparse_kwargs
+
+    for o in RESOURCE_OPTIONS:
+        p.add_argument(*o.flags, **argparse_kwargs(o))
+
+
 def _version() -> str:
     from netc import __version__
 
@@ -126,18 +134,16 @@ def _print_diags(diags: list[Diagnostic], fmt: str = "text", source: str | None 
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from netc.compiler.check import check_file
-    from netc.compiler.elaborate import DEFAULT_MAX_PARAMS
-
-    from netc.compiler.check import parse_param_overrides
+    from netc.compiler.check import check_file, parse_param_overrides
+    from netc.compiler.resources import Limits
 
     overrides = parse_param_overrides(args.params)
+    limits = Limits.of_options(args)
     all_diags: list[Diagnostic] = []
     status = EXIT_OK
     for f in args.files:
         try:
-            prog = check_file(f, args.max_params or DEFAULT_MAX_PARAMS, overrides,
-                              **({"max_nodes": args.max_nodes} if args.max_nodes else {}))
+            prog = check_file(f, params=overrides, limits=limits)
             all_diags.extend(prog.extra.get("warnings", []))
             if args.format == "text":
                 for w in prog.extra.get("warnings", []):
@@ -162,8 +168,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     from netc.compiler.check import parse_param_overrides
+    from netc.compiler.resources import Limits
 
-    prog = check_file(args.file, params=parse_param_overrides(args.params))
+    prog = check_file(args.file, params=parse_param_overrides(args.params), limits=Limits.of_options(args))
     graphs = select_models(prog, args.model, blocks_only_ok=True)
     reports = [summarize(g, args.batch_size) for g in graphs]
     if args.format == "json":

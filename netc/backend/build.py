@@ -50,13 +50,32 @@ def build_graph(graph: Graph, class_name: str = "Model", *, train: bool = True, 
     cls = getattr(load_source(source, graph.name), class_name)
     try:
         module = cls()
+    except MemoryError:
+        raise _out_of_memory(graph, "MemoryError") from None
     except (RuntimeError, ValueError, TypeError) as e:
+        if _is_allocation_failure(e):
+            raise _out_of_memory(graph, str(e).splitlines()[0]) from None
         raise BackendError(f"torch could not construct model '{graph.name}': {e}", graph.span,
                            "this is likely a bug in an op's lowering; please report it") from None
     module.netc_graph = dataclasses.replace(graph, training=train)
     module.input_names = [i.name for i in graph.inputs]
     module.train(train)
     return module
+
+
+def _is_allocation_failure(e: BaseException) -> bool:
+    """Whether torch failed for want of memory ("can't allocate memory", "out of memory")."""
+    text = str(e).lower()
+    return "allocate" in text or "out of memory" in text
+
+
+def _out_of_memory(graph: Graph, detail: str) -> BackendError:
+    """A model too big for this machine: the sizes and the memory limit, not a bug in netc."""
+    params = sum(n.params for n in graph.nodes)
+    return BackendError(f"not enough memory to build model '{graph.name}' ({params:,} parameters, "
+                        f"{params * 4 / 1e9:.1f} GB in float32): {detail}", graph.span,
+                        "use smaller sizes; netc check refuses such models before any work when given this "
+                        "machine's memory as --max-memory SIZE (e.g. --max-memory 8GB)")
 
 
 def model_class(program: Program, model: str) -> tuple[str, str]:

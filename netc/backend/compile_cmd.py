@@ -34,7 +34,9 @@ def run_compile(args: argparse.Namespace) -> int:
         from netc.compiler.check import parse_param_overrides
 
         params = parse_param_overrides(args.params)
-    program = check_file(args.file, params=params)
+    from netc.compiler.resources import Limits
+
+    program = check_file(args.file, params=params, limits=Limits.of_options(args))
     models = _models(program, args.model, args.format)
 
     # 2. optimise: -O2 unless -O or --passes says otherwise

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netc.compiler.elaborate import DEFAULT_MAX_PARAMS, MAX_NODES
+from netc.compiler.elaborate import DEFAULT_MAX_PARAMS
 from netc.compiler.frontend import Checked, front_end
 from netc.compiler.ir import Program
+from netc.compiler.resources import Limits
 from netc.diagnostics import Span
 from netc.dsl.files import MAX_FILE_BYTES, read_spec_bytes  # noqa: F401  MAX_FILE_BYTES re-exported
 
@@ -22,19 +23,22 @@ def check_text(text: str | bytes, file: str = "<string>", max_params: int = DEFA
 
     ``params`` override the spec's ``params:`` defaults.
     """
-    return front_end(text, file, params=params, max_params=max_params).program
+    return front_end(text, file, params=params, limits=Limits.of(max_params)).program
 
 
-def check_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,
-               params: dict[str, object] | None = None, *, max_nodes: int = MAX_NODES) -> Program:
-    """:func:`check_text` on a file; ``max_nodes`` bounds the expanded size (``--max-nodes``)."""
-    return front_end(read_source(path), str(path), params=params, max_params=max_params, max_nodes=max_nodes).program
+def check_file(path: str | Path, max_params: int | None = None,
+               params: dict[str, object] | None = None, *, limits: Limits | None = None) -> Program:
+    """:func:`check_text` on a file; ``limits`` bound nodes, parameters and memory (``--max-*``)."""
+    return front_end_file(path, max_params, params, limits=limits).program
 
 
-def front_end_file(path: str | Path, max_params: int = DEFAULT_MAX_PARAMS,
-                   params: dict[str, object] | None = None) -> Checked:
-    """:func:`~netc.compiler.frontend.front_end` on a file: program and train config."""
-    return front_end(read_source(path), str(path), params=params, max_params=max_params)
+def front_end_file(path: str | Path, max_params: int | None = None,
+                   params: dict[str, object] | None = None, *, limits: Limits | None = None,
+                   training: bool = False, sets: list[str] | None = None) -> Checked:
+    """:func:`~netc.compiler.frontend.front_end` on a file: program, train config and resource estimate."""
+    if limits is None:
+        limits = Limits.of(max_params)
+    return front_end(read_source(path), str(path), params=params, limits=limits, training=training, sets=sets)
 
 
 def parse_param_overrides(items: list[str]) -> dict[str, object]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netc.compiler.elaborate import DEFAULT_MAX_PARAMS, MAX_NODES, Elaborator
+from netc.compiler.elaborate import Elaborator
 from netc.compiler.ir import Program
+from netc.compiler.resources import Estimate, Limits, check_resources
 from netc.compiler.train.config import TrainConfig, train_config, with_overrides
 from netc.dsl.spec import Spec, read_spec
 
@@ -29,6 +30,7 @@ class Checked:
     spec: Spec
     program: Program
     train: TrainConfig | None  # None when the spec has no train: block
+    resources: Estimate | None = None  # the memory it needs, as the resource check estimated it
 
     def train_config(self, sets: list[str] | None = None, device: str | None = None) -> TrainConfig:
         """The train config (defaults without a ``train:`` block) with ``--set``/``--device`` applied."""
@@ -36,20 +38,29 @@ class Checked:
 
 
 def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, object] | None = None,
-              max_params: int = DEFAULT_MAX_PARAMS, elaborator: MakeElaborator = Elaborator,
-              max_nodes: int = MAX_NODES) -> Checked:
-    """Parse, validate, elaborate and shape-check a spec, then its ``train:`` block; raises SpecError.
+              limits: Limits | None = None, training: bool = False, sets: list[str] | None = None,
+              elaborator: MakeElaborator = Elaborator) -> Checked:
+    """Parse, validate, elaborate and shape-check a spec, then its ``train:`` block and the resources it needs.
 
-    ``params`` override the spec's ``params:`` defaults (``--param``). ``elaborator`` builds
-    the elaborator for the parsed spec (the language server passes one that records what
-    hover needs; the program it builds is the same).
+    ``params`` override the spec's ``params:`` defaults (``--param``). ``limits`` bound the
+    expanded nodes, the parameters and the memory (``--max-nodes``/``--max-params``/``--max-memory``;
+    the defaults otherwise). ``training`` says the program is about to be trained (``netc train``,
+    whose ``--set`` items are ``sets``): memory is then estimated for training even without a
+    ``train:`` block. ``elaborator`` builds the elaborator for the parsed spec (the language
+    server passes one that records what hover needs; the program it builds is the same).
     """
+    limits = limits or Limits()
     # 1. YAML with positions, the JSON Schema, chains → the Spec (every diagnostic of this stage at once)
     spec = read_spec(text, file, overrides=params)
     # 2. blocks expanded, names resolved, shapes inferred → the Program
-    elab = elaborator(spec, max_params)
-    elab.max_nodes = max_nodes  # the total expanded-node bound (--max-nodes)
+    elab = elaborator(spec, limits.max_params)  # --max-params also bounds each op, refused while elaborating
+    elab.max_nodes = limits.max_nodes  # the total expanded-node bound (--max-nodes)
     program = elab.program()
     # 3. the train: block, as deeply as `netc train` checks it (vocabulary names and arguments, monitors)
     train = train_config(program, root=spec.root) if program.train is not None else None
-    return Checked(spec, program, train)
+    # 4. the whole program's parameters and memory against the limits (training at the batch size it will use)
+    cfg = train
+    if training:
+        cfg = with_overrides(train if train is not None else TrainConfig.from_dict({}), sets)
+    estimate = check_resources(program, cfg, limits, training=training or train is not None)
+    return Checked(spec, program, train, estimate)

@@ -138,6 +138,9 @@ class OpDef:
     keeps_layout: bool = False  # a channels-last input gives a channels-last output (torch keeps the memory format)
     seq_len_arg: str | None = None  # argument capping the sequence length (T) the op accepts
     id_range_arg: str | None = None  # argument bounding the integer ids the op reads (ids < its value)
+    # elements per sample the op holds beside its output while it runs (attention score matrices, a recurrent
+    # layer's per-step states); training keeps them for the backward pass (compiler/resources.py counts them)
+    scratch: CountRule | None = None
 
     def arg(self, name: str) -> Arg | None:
         """The declared argument ``name``, or None."""

@@ -46,10 +46,10 @@ class Param:
     default: object  # REQUIRED when the call must give it
     span: Span
 
-
     def signature(self) -> str:
         """``name=default``, or ``name`` for a required parameter."""
         return self.name if self.default is REQUIRED else f"{self.name}={show(self.default)}"
+
 
 @dataclass(frozen=True)
 class BlockDef:
@@ -61,11 +61,11 @@ class BlockDef:
     span: Span
     file: str
 
-
     def signature(self, name: str | None = None) -> str:
         """``Res(c, stride=1)``, called ``name`` if given (``lib.Res`` for an imported block)."""
         name = name or self.name
         return f"{name}({', '.join(p.signature() for p in self.params)})" if self.params else name
+
 
 @dataclass(frozen=True)
 class ModelDef:
@@ -91,6 +91,8 @@ class Spec:
     root: YMap
     imports: dict[str, Spec] = field(default_factory=dict)
     params: dict[str, object] = field(default_factory=dict)  # spec-wide parameters (after overrides)
+    import_count: int = 0  # imports in its whole import tree (a file imported twice counts twice)
+    import_depth: int = 0  # the longest chain of imports below it
 
 
 def _scalar_mapper(s: YScalar):
@@ -313,7 +315,7 @@ def _block_header(key: YScalar) -> tuple[str, tuple[Param, ...]]:
 
 
 def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] = (),
-              overrides: dict[str, object] | None = None) -> Spec:
+              overrides: dict[str, object] | None = None, _reads: list[int] | None = None) -> Spec:
     """Load, validate and parse a spec; raises SpecError carrying every independent diagnostic.
 
     ``overrides`` replace values of the spec's ``params:`` (``--param classes=100``).
@@ -374,25 +376,44 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
             errors.append(Diagnostic("schema", f"model '{m.name}' declares no input", m.span,
                                      "add `input: [1, 28, 28]` (per-sample shape; the batch axis is implicit)"))
     imports: dict[str, Spec] = {}
+    reads = _reads if _reads is not None else [0]  # imports in the whole tree so far: the work is bounded by it
+    first, depth = reads[0], 0
     inode = root.get("imports")
     if isinstance(inode, YMap):
         for k, v in inode.items:
+            if reads[0] >= MAX_IMPORTS:  # re-imports and failed imports count too, so no tree is exponential work
+                errors.append(Diagnostic("resource", f"the spec imports more than {MAX_IMPORTS} files "
+                                                     f"(counting the imports of imported files)", v.span,
+                                         "import fewer files, or gather blocks into one library file"))
+                break
             try:
-                imports[str(k.value)] = _import(str(v.value), file, v.span, _seen + (file,))
+                spec = _import(str(v.value), file, v.span, _seen + (file,), reads)
             except NetcError as e:
-                errors.extend(e.diagnostics)
+                known = set(errors)  # a library reached by several paths reports its errors once
+                errors.extend(d for d in dict.fromkeys(e.diagnostics) if d not in known)
+                continue
+            imports[str(k.value)] = spec
+            depth = max(depth, 1 + spec.import_depth)
     if errors:
         raise SpecError("spec", diagnostics=errors, source=source)
     train = to_python(root.get("train")) if root.get("train") is not None else None
-    return Spec(file, source, name, models, blocks, train, root.get("train"), root, imports, spec_params)
+    return Spec(file, source, name, models, blocks, train, root.get("train"), root, imports, spec_params,
+                reads[0] - first, depth)
 
 
 # Parsed imported specs by (path, mtime, size).
 _IMPORTED: dict[tuple[str, int, int], Spec] = {}
+MAX_IMPORTS = 256  # imports in a spec's whole import tree (each file is read once; re-imports are counted)
+MAX_IMPORT_DEPTH = 16  # files in the longest chain of imports (a imports b imports c ...)
 
 
-def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
+def _import(rel: str, file: str, span: Span, seen: tuple[str, ...], reads: list[int]) -> Spec:
     base = Path(file).parent if file not in ("<string>", "<stdin>") else Path.cwd()
+    reads[0] += 1
+    if len(seen) >= MAX_IMPORT_DEPTH:
+        raise SpecError(f"cannot import {rel}: imports nest more than {MAX_IMPORT_DEPTH} files deep", span,
+                        "import the library directly from the spec instead of through a chain of files",
+                        kind="resource")
     if "\0" in rel:
         raise SpecError(f"cannot import {rel!r}: the path contains a NUL byte", span,
                         "file names cannot contain NUL", kind="import")
@@ -413,10 +434,16 @@ def _import(rel: str, file: str, span: Span, seen: tuple[str, ...]) -> Spec:
         raise SpecError(f"cannot read {rel}: {e.strerror}", span, kind="import") from None
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key in _IMPORTED:  # an editor re-checks often; imported files rarely change
-        return _IMPORTED[key]
+        cached = _IMPORTED[key]
+        reads[0] += cached.import_count  # as if read again: the same count, cold or cached
+        if len(seen) + cached.import_depth >= MAX_IMPORT_DEPTH:  # read at a shallower depth before
+            raise SpecError(f"cannot import {rel}: imports nest more than {MAX_IMPORT_DEPTH} files deep", span,
+                            "import the library directly from the spec instead of through a chain of files",
+                            kind="resource")
+        return cached
     text = read_spec_bytes(path, span, label=rel, kind="import")  # regular files only, size-capped
     try:
-        spec = read_spec(text, str(path), seen)
+        spec = read_spec(text, str(path), seen, _reads=reads)
         if len(_IMPORTED) > 256:
             _IMPORTED.clear()
         _IMPORTED[key] = spec

@@ -43,11 +43,20 @@ def inputs_of(graph) -> list[tuple[str, tuple[Any, ...], str]]:
     return [(i.name, tuple(i.type.shape[1:]), i.type.dtype) for i in graph.inputs]
 
 
-def _checked(file: str, params: list[str] | None) -> Checked:
-    """The front end on a spec file with ``--param`` items: program and train config."""
-    from netc.compiler.check import front_end_file, parse_param_overrides
+def _checked(file: str, params: list[str] | None, args: argparse.Namespace | None = None) -> Checked:
+    """The front end on a spec file with ``--param`` items: program and train config.
 
-    return front_end_file(file, params=parse_param_overrides(params) if params else None)
+    With ``args`` (``netc train``'s), the resource check estimates training memory at the batch size
+    the run will use (its ``--set`` items applied) against ``--max-memory``/``--max-params``/``--max-nodes``.
+    """
+    from netc.compiler.check import front_end_file, parse_param_overrides
+    from netc.compiler.resources import Limits
+
+    overrides = parse_param_overrides(params) if params else None
+    if args is None:
+        return front_end_file(file, params=overrides)
+    return front_end_file(file, params=overrides, limits=Limits.of_options(args), training=True,
+                          sets=getattr(args, "sets", None))
 
 
 def _program(file: str, params: list[str] | None):
@@ -120,7 +129,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError(f"{', '.join(launcher)} only apply with --nproc-per-node",
                          hint="add --nproc-per-node N (processes per machine), e.g. --nproc-per-node 8")
     # 1. check the spec and read its train: block (+ --set, --device)
-    checked = _checked(args.file, getattr(args, "params", None))
+    checked = _checked(args.file, getattr(args, "params", None), args)
     program = checked.program
     from netc.runner.gan import is_gan
 

@@ -23,6 +23,33 @@ class Option:
     kwargs: dict[str, Any] = field(default_factory=dict)  # help, metavar, type, choices, default
 
 
+def size(text: str) -> int:
+    """A byte count such as 24GB or 16GiB (argparse reports a ValueError as an invalid size)."""
+    from netc.compiler.resources import parse_size
+
+    return parse_size(text)
+
+
+def count(text: str) -> int:
+    """A positive integer (underscores allowed: 4_000_000_000)."""
+    n = int(text.replace("_", "").replace(",", ""))
+    if n < 1:
+        raise ValueError(text)
+    return n
+
+
+# The resource policy's flags, the same on check, summary, compile and train (netc.compiler.resources.Limits)
+RESOURCE_OPTIONS: tuple[Option, ...] = (
+    Option("max_memory", ("--max-memory",), kwargs={
+        "type": size, "metavar": "SIZE",
+        "help": "refuse models that need more memory than SIZE, e.g. 16GB (default: the memory available now)"}),
+    Option("max_params", ("--max-params",), kwargs={
+        "type": count, "metavar": "N", "help": "refuse models with more than N parameters (default 4,000,000,000)"}),
+    Option("max_nodes", ("--max-nodes",), kwargs={
+        "type": count, "metavar": "N", "help": "refuse specs that expand to more than N nodes (default 100,000)"}),
+)
+
+
 TRAIN_OPTIONS: tuple[Option, ...] = (
     Option("file", kwargs={"metavar": "FILE"}),
     Option("sets", ("--set",), "append", {"metavar": "KEY=VALUE",
@@ -44,6 +71,7 @@ TRAIN_OPTIONS: tuple[Option, ...] = (
         "help": "restart failed workers up to K times; they resume from the run's last checkpoint"}),
     Option("params", ("--param",), "append", {
         "metavar": "NAME=VALUE", "help": "override a value of the spec's params: mapping, e.g. --param classes=100"}),
+    *RESOURCE_OPTIONS,
 )
 
 

@@ -97,6 +97,7 @@ op("ScaledDotProductAttention",
    [Arg("heads", "int", doc="attention heads (must divide the model dimension)", min=1),
     Arg("kv", "ref", None, doc="name of the packed key/value sequence for cross-attention", nullable=True)],
    infer=_sdpa_infer, lower=_sdpa_lower, macs=_sdpa_macs, category="attention",
+   scratch=lambda a, ins: concrete(ins[0][1]) * concrete(ins[-1][1]) * a.heads,  # score matrices (math kernel)
    example="Dense(192) → ScaledDotProductAttention(4) → Dense(64)")
 
 

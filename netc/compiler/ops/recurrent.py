@@ -50,6 +50,13 @@ def _macs(name: str):
     return macs
 
 
+def _states(name: str):
+    def states(a: A, ins: list[Shape]) -> int:  # every layer's gates and hidden state at every step
+        g, h, d = GATES[name], a.units, 2 if a.bidirectional else 1
+        return a.layers * d * (g + 1) * h * concrete(ins[0][1])
+    return states
+
+
 def _lower(name: str):
     def lower(a: A, ins: list[Shape], out: Shape):
         kw = {"batch_first": True}
@@ -77,6 +84,6 @@ for _name, _doc in [("RNN", "Elman RNN with tanh"), ("LSTM", "Long short-term me
         Arg("bidirectional", "bool", False, doc="also run backwards; output size doubles"),
         Arg("return_sequences", "bool", False, doc="return every step (N, T, H) instead of the last state (N, H)"),
         Arg("dropout", "float", 0.0, doc="dropout between stacked layers", min=0.0, max=1.0)],
-       infer=_infer(_name), lower=_lower(_name), params=_params(_name), macs=_macs(_name),
+       infer=_infer(_name), lower=_lower(_name), params=_params(_name), macs=_macs(_name), scratch=_states(_name),
        category="sequence", dropout_arg="dropout",
        example=f"{_name}(64, layers=2, return_sequences=true) → {_name}(64) → Dense(10)")

@@ -8,6 +8,7 @@ torch builders (``netc.runner.objectives``), one per name declared here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from netc.compiler.train.registry import Bound, Entry, Param, resolve
@@ -42,29 +43,36 @@ LOSSES: dict[str, LossEntry] = {e.name: e for e in [
 ]}
 
 
+@dataclass(frozen=True)
+class OptimizerEntry(Entry):
+    """An optimizer: ``state`` says how many parameter-sized tensors it keeps, given its bound arguments."""
+
+    state: Callable[[Mapping[str, object]], int] = lambda kw: 0
+
+
 _LR = "learning rate"
 _WD = "L2 penalty (decoupled for adamw)"
-OPTIMIZERS: dict[str, Entry] = {e.name: e for e in [
-    Entry("sgd", "stochastic gradient descent, optionally with (Nesterov) momentum", {
+OPTIMIZERS: dict[str, OptimizerEntry] = {e.name: e for e in [
+    OptimizerEntry("sgd", "stochastic gradient descent, optionally with (Nesterov) momentum", {
         "lr": Param(0.01, float, _LR), "momentum": Param(0.0, float, "momentum factor"),
         "nesterov": Param(False, bool, "use Nesterov momentum"),
         "weight_decay": Param(0.0, float, _WD), "dampening": Param(0.0, float, "dampening for momentum"),
-    }),
-    Entry("adam", "Adam", {
+    }, state=lambda kw: int(bool(kw["momentum"]))),  # the momentum buffer
+    OptimizerEntry("adam", "Adam", {
         "lr": Param(1e-3, float, _LR), "betas": Param([0.9, 0.999], list, "moment decay rates"),
         "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.0, float, _WD),
         "amsgrad": Param(False, bool, "use the AMSGrad variant"),
-    }),
-    Entry("adamw", "Adam with decoupled weight decay", {
+    }, state=lambda kw: 2 + bool(kw["amsgrad"])),  # two moments (+ the running maximum)
+    OptimizerEntry("adamw", "Adam with decoupled weight decay", {
         "lr": Param(1e-3, float, _LR), "betas": Param([0.9, 0.999], list, "moment decay rates"),
         "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.01, float, _WD),
         "amsgrad": Param(False, bool, "use the AMSGrad variant"),
-    }),
-    Entry("rmsprop", "RMSprop", {
+    }, state=lambda kw: 2 + bool(kw["amsgrad"])),
+    OptimizerEntry("rmsprop", "RMSprop", {
         "lr": Param(0.01, float, _LR), "alpha": Param(0.99, float, "smoothing constant"),
         "eps": Param(1e-8, float, "denominator term"), "weight_decay": Param(0.0, float, _WD),
         "momentum": Param(0.0, float, "momentum factor"), "centered": Param(False, bool, "centered RMSprop"),
-    }),
+    }, state=lambda kw: 1 + bool(kw["momentum"]) + bool(kw["centered"])),  # square average (+ buffer, + mean)
 ]}
 
 
