@@ -235,3 +235,21 @@ def test_on_epoch_sees_each_record_and_can_stop_the_run(tmp_path):
         fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), [("image", (64,), "float32")], cfg,
             tmp_path, progress=quiet(), on_epoch=hook)
     assert seen == [1, 2] and ckpt.load_state(tmp_path / "last")["epoch"] == 2
+
+
+def test_the_resume_hint_names_the_spec_the_run_came_from(tmp_path):
+    cfg = TrainConfig.from_dict({"data": {"source": "digits", "limit": 200}, "epochs": 2, "batch_size": 32,
+                                 "plots": False})
+
+    def model():
+        seed_everything(0)
+        return Trip(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), at={3}, action=signal.SIGINT)
+
+    (tmp_path / "run.json").write_text('{"spec": "examples/my spec.yaml"}')  # as netc train writes it
+    with pytest.raises(TrainingInterrupted) as e:
+        fit(model(), [("image", (64,), "float32")], cfg, tmp_path, progress=quiet())
+    assert e.value.hint == f"resume with: netc train 'examples/my spec.yaml' --resume {tmp_path}"
+    (tmp_path / "run.json").unlink()  # a run made from Python: no spec to name
+    with pytest.raises(TrainingInterrupted) as e:
+        fit(model(), [("image", (64,), "float32")], cfg, tmp_path / "api", progress=quiet())
+    assert f"--resume {tmp_path / 'api'}" in e.value.hint and "from Python" in e.value.hint

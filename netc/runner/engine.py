@@ -496,7 +496,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
             raise TrainingInterrupted(
                 f"training interrupted at epoch {epoch}, step {i.batch}/{len(ep.chunks)}; a resumable "
                 f"checkpoint is in {rd.last}",
-                hint=f"resume with: netc train SPEC --resume {run_dir}") from None
+                hint=_resume_hint(rd)) from None
         except _Diverged as d:
             save_best()
             files.flush()
@@ -510,7 +510,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
             files.flush()
             raise TrainingInterrupted(f"training aborted; the last checkpoint (epoch {saved_epoch}) is in "
                                       f"{rd.last}",
-                                      hint=f"resume with: netc train SPEC --resume {run_dir}") from None
+                                      hint=_resume_hint(rd)) from None
         finally:
             save_best()  # also after a crash: the best weights so far reach the disk
             files.close()
@@ -577,6 +577,17 @@ def _restore(resume: Path, objective: Objective, schedulers: list, scaler, gener
     at = f"epoch {st.epoch + 1}, step {st.cursor['batch']}" if st.cursor else f"the end of epoch {st.epoch}"
     reporter.note(f"resuming from {where} at {at}")
     return st
+
+
+def _resume_hint(rd: RunDir) -> str:
+    """How to continue this run: the spec it was started from (run.json), else the copy in the run."""
+    import shlex
+
+    spec = rd.read("run_json").get("spec") if rd.run_json.exists() else None
+    run = shlex.quote(str(rd.root))
+    if spec is None and not rd.spec.exists():
+        return f"resume with: netc train SPEC --resume {run} (or resume={str(rd.root)!r} from Python)"
+    return f"resume with: netc train {shlex.quote(str(spec or rd.spec))} --resume {run}"  # paste-able
 
 
 def _tensorboard(run_dir: Path, reporter: Progress):
