@@ -74,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     _param_flag(cp)
     _resource_flags(cp)
 
+    g = sub.add_parser("graph", help="draw the network: Mermaid, Graphviz DOT, SVG or PNG",
+                       description="Draw the checked network as a diagram: one box per layer with its "
+                                   "parameters, tensor shapes on the edges, block instances as clusters. "
+                                   "Mermaid needs nothing installed (GitHub renders it); SVG and PNG need "
+                                   "Graphviz's `dot`.",
+                       epilog="examples:\n  netc graph examples/digits_resnet.yaml\n"
+                              "  netc graph examples/digits_resnet.yaml --format svg -o resnet.svg",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("file", metavar="FILE")
+    g.add_argument("--format", choices=["mermaid", "dot", "svg", "png"], default=None,
+                   help="default: from the -o suffix (.mmd/.md, .dot/.gv, .svg, .png), else mermaid")
+    g.add_argument("-o", "--output", default=None, help="write to a file instead of stdout (required for png)")
+    _param_flag(g)
+
     from netc.runner.options import TRAIN_OPTIONS, argparse_kwargs  # one table: this parser and the DDP launcher
 
     t = sub.add_parser("train", help="train a spec on its data")
@@ -97,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("lsp", help="language server for editors (LSP over stdio): live diagnostics, hover, completion")
     ls.add_argument("--stdio", action="store_true", help="accepted for LSP clients that pass it; stdio is the transport")
     ls.add_argument("--debounce-ms", type=float, default=None, metavar="MS",
-                    help="wait after an edit before checking (default 150, or $NETC_LSP_DEBOUNCE_MS)")
+                    help="a fixed wait after each edit before checking (default: none while checks are fast, "
+                         "150 ms for slow documents; or $NETC_LSP_DEBOUNCE_MS)")
     ls.add_argument("--log-file", default=None, help="write the server's log here instead of stderr")
     ls.add_argument("-v", "--verbose", action="store_true", help="log every check and message")
     return p
@@ -248,6 +263,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run_predict(args)
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from netc.compiler.check import parse_param_overrides, read_source
+    from netc.compiler.diagram import SUFFIXES, diagram, render
+
+    fmt = args.format or (SUFFIXES.get(Path(args.output).suffix.lower(), "mermaid") if args.output else "mermaid")
+    if fmt == "png" and not args.output:
+        raise UsageError("--format png writes a binary file: give -o FILE.png")
+    if args.output:
+        from netc.dsl.files import check_output_path
+
+        check_output_path(args.output, (args.file,))
+    data = render(diagram(read_source(args.file), args.file, parse_param_overrides(args.params)), fmt)
+    if fmt == "mermaid" and args.output and Path(args.output).suffix.lower() == ".md":
+        data = b"```mermaid\n" + data + b"```\n"  # a Markdown file renders the fenced diagram
+    if not args.output:
+        sys.stdout.write(data.decode("utf-8"))
+        return EXIT_OK
+    try:
+        Path(args.output).write_bytes(data)
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+    return EXIT_OK
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
     from netc.lsp.server import serve  # lazy: pygls is imported only by `netc lsp`
 
@@ -257,7 +296,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema": cmd_schema,
             "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "lsp": cmd_lsp}
+            "lsp": cmd_lsp, "graph": cmd_graph}
 
 
 def _run(args: argparse.Namespace) -> int:
