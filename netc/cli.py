@@ -29,10 +29,45 @@ from netc.diagnostics import (
 class _Parser(argparse.ArgumentParser):
     """argparse that reports misuse as one clean line and exit code 2."""
 
+    argv: list[str] = []  # the command line being parsed (main sets it), to suggest a flag of its subcommand
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error[cli]: {message}", file=sys.stderr)
+        hint = _misuse_hint(self, message)
+        if hint:
+            print(f"  hint: {hint}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+def _misuse_hint(parser: argparse.ArgumentParser, message: str) -> str | None:
+    """did you mean …? for a misspelt subcommand (``netc chek``), choice or flag (``--formt``)."""
+    import re
+
+    from netc.diagnostics import did_you_mean
+
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if m:
+        return did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+    m = re.search(r"unrecognized arguments: (.*)", message)
+    if not m:
+        return None
+    flags = [a for a in m.group(1).split() if a.startswith("-")]
+    subs = _subparsers(parser)
+    cmd = next((a for a in _Parser.argv if a in subs), None)
+    known = [o for a in (subs[cmd] if cmd else parser)._actions for o in a.option_strings]
+    for f in flags:
+        hint = did_you_mean(f.split("=", 1)[0], [o for o in known if o.startswith("--")] or known)
+        if hint:
+            return hint
+    return None
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return dict(a.choices)
+    return {}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +150,41 @@ def _parser() -> argparse.ArgumentParser:
                          "150 ms for slow documents; or $NETC_LSP_DEBOUNCE_MS)")
     ls.add_argument("--log-file", default=None, help="write the server's log here instead of stderr")
     ls.add_argument("-v", "--verbose", action="store_true", help="log every check and message")
+    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    co.add_argument("shell", choices=["bash", "zsh", "fish"])
+    _document(sub)
     return p
+
+
+# One example line or two per command, shown under its --help (`netc COMMAND --help`).
+EXAMPLES: dict[str, list[str]] = {
+    "check": ["netc check examples/*.yaml", "netc check spec.yaml --format json   # for editors and CI"],
+    "summary": ["netc summary examples/cifar10_cnn.yaml", "netc summary specs/resnet18.yaml --param classes=10 "
+                "--batch-size 32 --format json"],
+    "ops": ["netc ops", "netc ops --format json"],
+    "schema": ["netc schema -o models/netc.schema.json"],
+    "compile": ["netc compile examples/digits_cnn.yaml -o cnn.py", "netc compile spec.yaml --format onnx -o model.onnx"],
+    "graph": ["netc graph examples/digits_resnet.yaml", "netc graph examples/digits_resnet.yaml -o resnet.svg"],
+    "train": ["netc train examples/digits_cnn.yaml", "netc train spec.yaml --set train.epochs=3 --device auto",
+              "netc train spec.yaml --resume runs/spec   # continue an interrupted run"],
+    "eval": ["netc eval runs/digits_cnn", "netc eval runs/digits_cnn --split val"],
+    "predict": ["netc predict runs/digits_cnn inputs.npy -o preds.csv", "netc predict runs/digits_gan -n 64 -o x.npy"],
+    "lsp": ["netc lsp   # started by the editor: see docs/editors.md"],
+    "completion": ["netc completion bash > ~/.local/share/bash-completion/completions/netc",
+                   "netc completion zsh > \"${fpath[1]}/_netc\"",
+                   "netc completion fish > ~/.config/fish/completions/netc.fish"],
+}
+
+
+def _document(sub: argparse._SubParsersAction) -> None:
+    """Give every subcommand's --help its one-line help as a description and its examples."""
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        if parser.description is None and helps.get(name):
+            parser.description = str(helps[name])[:1].upper() + str(helps[name])[1:] + "."
+        if parser.epilog is None and name in EXAMPLES:
+            parser.epilog = "examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _param_flag(p: argparse.ArgumentParser) -> None:
@@ -287,6 +356,79 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    sys.stdout.write(completion_script(_parser(), args.shell))
+    return EXIT_OK
+
+
+def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
+    """A completion script for ``shell`` (bash, zsh, fish), generated from the parser: subcommands,
+    their flags, the choices of flags and positionals, file names elsewhere."""
+    subs = _subparsers(parser)
+
+    def flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
+        return [a for a in p._actions if a.option_strings and a.help != argparse.SUPPRESS]
+
+    def words(xs) -> str:
+        return " ".join(str(x) for x in xs)
+
+    if shell == "fish":
+        out = ["# netc completion for fish: netc completion fish > ~/.config/fish/completions/netc.fish",
+               "complete -c netc -f -n '__fish_use_subcommand' -l help -d 'show help'",
+               "complete -c netc -f -n '__fish_use_subcommand' -l version -d 'show the version'"]
+        helps = {a.dest: a.help for a in next(a for a in parser._actions
+                                               if isinstance(a, argparse._SubParsersAction))._choices_actions}
+        for name, p in subs.items():
+            desc = str(helps.get(name) or "").replace("'", "")
+            out.append(f"complete -c netc -f -n '__fish_use_subcommand' -a {name} -d '{desc}'")
+            for a in p._actions:
+                if not a.option_strings and a.choices:
+                    out.append(f"complete -c netc -f -n '__fish_seen_subcommand_from {name}' -a '{words(a.choices)}'")
+            for a in flags(p):
+                opts = " ".join(f"-l {o[2:]}" if o.startswith("--") else f"-o {o[1:]}" if len(o) > 2
+                                else f"-s {o[1:]}" for o in a.option_strings)
+                takes = a.nargs != 0 and not isinstance(a, argparse._StoreConstAction | argparse._StoreTrueAction |
+                                                        argparse._HelpAction | argparse._VersionAction)
+                arg = f" -x -a '{words(a.choices)}'" if a.choices else (" -r" if takes else "")
+                desc = str(a.help or "").replace("'", "").split(" (")[0][:60]
+                out.append(f"complete -c netc -n '__fish_seen_subcommand_from {name}' {opts}{arg} -d '{desc}'")
+        return "\n".join(out) + "\n"
+    cases, values = [], []
+    for name, p in subs.items():
+        cases.append(f"    {name}) opts=\"{words(o for a in flags(p) for o in a.option_strings)}\"; "
+                     f"pos=\"{words(c for a in p._actions if not a.option_strings and a.choices for c in a.choices)}\";;")
+        for a in flags(p):
+            if a.choices:
+                for o in a.option_strings:
+                    values.append(f"    \"{name} {o}\") COMPREPLY=($(compgen -W \"{words(a.choices)}\" -- \"$cur\")); "
+                                  "return;;")
+    script = "\n".join([
+        "# netc completion for bash (and zsh through bashcompinit): netc completion bash",
+        "_netc() {",
+        "  local cur prev cmd opts pos",
+        "  cur=\"${COMP_WORDS[COMP_CWORD]}\"; prev=\"${COMP_WORDS[COMP_CWORD-1]}\"; cmd=\"${COMP_WORDS[1]}\"",
+        "  if [[ $COMP_CWORD -eq 1 ]]; then",
+        f"    COMPREPLY=($(compgen -W \"{words(subs)} --help --version\" -- \"$cur\")); return",
+        "  fi",
+        "  case \"$cmd $prev\" in",
+        *values,
+        "  esac",
+        "  case \"$cmd\" in",
+        *cases,
+        "    *) return;;",
+        "  esac",
+        "  if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W \"$opts --help\" -- \"$cur\"))",
+        "  elif [[ -n $pos ]]; then COMPREPLY=($(compgen -W \"$pos\" -- \"$cur\"))",
+        "  else COMPREPLY=($(compgen -f -- \"$cur\")); fi",
+        "}",
+        "complete -o filenames -o bashdefault -F _netc netc",
+    ]) + "\n"
+    if shell == "zsh":
+        script = ("#compdef netc\n# netc completion for zsh: netc completion zsh > \"${fpath[1]}/_netc\"\n"
+                  "autoload -U +X bashcompinit && bashcompinit\n" + script)
+    return script
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
     from netc.lsp.server import serve  # lazy: pygls is imported only by `netc lsp`
 
@@ -296,7 +438,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema": cmd_schema,
             "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "lsp": cmd_lsp, "graph": cmd_graph}
+            "lsp": cmd_lsp, "graph": cmd_graph, "completion": cmd_completion}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -313,6 +455,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``netc`` command."""
     parser = _parser()
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not args.cmd:
         parser.print_help(sys.stderr)
