@@ -135,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     e.add_argument("--no-optimize", action="store_true", help="evaluate the training graph (no inference passes)")
+    e.add_argument("--format", choices=["text", "json"], default="text", help="a table, or one JSON object")
     pr = sub.add_parser("predict", help="write predictions for a file of inputs")
     pr.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     pr.add_argument("inputs", nargs="?", default=None, metavar="INPUTS", help=".npy/.npz/.csv file")
@@ -167,7 +168,7 @@ EXAMPLES: dict[str, list[str]] = {
     "graph": ["netc graph examples/digits_resnet.yaml", "netc graph examples/digits_resnet.yaml -o resnet.svg"],
     "train": ["netc train examples/digits_cnn.yaml", "netc train spec.yaml --set train.epochs=3 --device auto",
               "netc train spec.yaml --resume runs/spec   # continue an interrupted run"],
-    "eval": ["netc eval runs/digits_cnn", "netc eval runs/digits_cnn --split val"],
+    "eval": ["netc eval runs/digits_cnn", "netc eval runs/digits_cnn --split val --format json"],
     "predict": ["netc predict runs/digits_cnn inputs.npy -o preds.csv", "netc predict runs/digits_gan -n 64 -o x.npy"],
     "lsp": ["netc lsp   # started by the editor: see docs/editors.md"],
     "completion": ["netc completion bash > ~/.local/share/bash-completion/completions/netc",
@@ -235,7 +236,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 parts = [f"{g.name}: {g.params:,} params, output {g.output_type}" for g in prog.graphs.values()]
                 print(f"{f}: ok ({'; '.join(parts) or 'blocks only'})")
         except NetcError as e:
-            status = EXIT_INVALID
+            status = max(status, e.exit_code)  # 1 for a bad spec, 2 for a bad --param
             all_diags.extend(e.diagnostics)
             if args.format == "text":
                 _print_diags(e.diagnostics, "text", e.source)

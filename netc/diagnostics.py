@@ -55,12 +55,21 @@ def show(value: object) -> str:
     return str(value)
 
 
+# Words users bring from other tools, and what they mean here. None: no choice means that, so no
+# spelling neighbour is offered either (fp64 is not a near miss of fp16; netc has no float64 training).
+SYNONYMS: Final[dict[str, str | None]] = {
+    "gpu": "cuda", "cuda:0": "cuda", "mps": None, "tpu": None,
+    "fp64": None, "float64": None, "double": None, "float32": "fp32", "single": "fp32",
+    "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
+}
+
+
 def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The choice ``word`` most likely meant, or None.
 
-    In order: the same word in another case (``relu`` → ``ReLU``), a choice the word
-    abbreviates (``acc`` → ``accuracy``; two letters at least), then the nearest spelling (difflib ratio ≥ ``cutoff``,
-    case ignored).
+    In order: the same word in another case (``relu`` → ``ReLU``), a known synonym (``gpu`` →
+    ``cuda``; see SYNONYMS), a choice the word abbreviates (``acc`` → ``accuracy``; two letters at
+    least), then the nearest spelling (difflib ratio ≥ ``cutoff``, case ignored).
     """
     by_lower: dict[str, str] = {}
     for c in sorted(choices):
@@ -68,6 +77,9 @@ def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     low = word.lower()
     if low in by_lower:
         return by_lower[low]
+    if low in SYNONYMS:
+        meant = SYNONYMS[low]
+        return by_lower.get(meant) if meant is not None else None
     prefix = [c for lc, c in by_lower.items() if len(low) > 1 and lc.startswith(low)]  # one letter says too little
     if prefix:
         return prefix[0]
@@ -179,6 +191,12 @@ class SpecError(NetcError):
     """The spec file is malformed: YAML, schema, grammar, names, arguments or shapes."""
 
     kind = "spec"
+
+
+class ParamError(SpecError):
+    """A ``--param`` override that the spec cannot take: a usage mistake (exit code 2), like a bad ``--set``."""
+
+    exit_code = EXIT_USAGE
 
 
 class ShapeError(SpecError):

@@ -94,7 +94,7 @@ def test_missing_file_and_directory(tmp_path, capsys):
 
 
 def test_param_override_errors_are_clean(capsys):
-    assert main(["check", MLP, "--param", "classes=3"]) == 1
+    assert main(["check", MLP, "--param", "classes=3"]) == 2  # a usage mistake, like an unknown --set (issue 18)
     assert "no parameter 'classes'" in capsys.readouterr().err
     assert main(["check", MLP, "--param", "oops"]) == 2
 

@@ -47,3 +47,12 @@ def test_did_you_mean_tries_case_then_abbreviation_then_spelling():
 def test_errors_carry_their_exit_code():
     assert NetcError("x").exit_code == SpecError("x").exit_code == EXIT_INVALID
     assert UsageError("x").exit_code == EXIT_USAGE
+
+
+def test_words_from_other_tools_get_their_meaning_not_a_neighbour():
+    from netc.diagnostics import closest
+
+    assert closest("gpu", ["auto", "cpu", "cuda"]) == "cuda"  # not 'cpu', one letter away
+    assert closest("fp64", ["fp32", "bf16", "fp16"]) is None  # not 'fp16': netc has no float64 training
+    assert closest("half", ["fp32", "bf16", "fp16"]) == "fp16"
+    assert closest("gpu", ["relu", "gelu"]) is None  # a synonym only answers when its meaning is a choice

@@ -165,3 +165,16 @@ def test_out_that_is_a_file_is_a_clean_error(tmp_path, capsys):
     assert main(["train", spec(tmp_path), "--out", str(f)]) == 2
     assert "is a file, not a run directory" in capsys.readouterr().err
     assert f.read_text() == "not a run"
+
+
+def test_a_finished_run_says_what_to_do_next_and_eval_speaks_json(tmp_path, capsys):
+    run = tmp_path / "run"
+    s = spec(tmp_path)
+    assert main(["train", s, "--out", str(run), "--set", "train.epochs=1"]) == 0
+    err = capsys.readouterr().err
+    assert f"netc eval {run}" in err and f"netc predict {run} SAMPLES.npy" in err
+    assert f"netc train {s} --resume {run} --set train.epochs=2" in err
+    assert main(["eval", str(run), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["split"] == "test" and result["samples"] == 80 and 0 <= result["accuracy"] <= 1
+    assert result["report"]["per_class"]

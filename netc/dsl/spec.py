@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netc.diagnostics import REQUIRED, Diagnostic, NetcError, Span, SpecError, did_you_mean, remember_source, show
+from netc.diagnostics import (
+    REQUIRED,
+    Diagnostic,
+    NetcError,
+    ParamError,
+    Span,
+    SpecError,
+    did_you_mean,
+    remember_source,
+    show,
+)
 from netc.dsl import ast
 from netc.dsl.chain import parse_chain
 from netc.dsl.files import read_spec_bytes
@@ -344,6 +354,8 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
                                             f"default {spec_params[k]!r}", None))
         else:
             spec_params[k] = v
+    if errors:  # a bad --param is the command line's mistake: reported alone, exit 2 like a bad --set
+        raise ParamError("params", diagnostics=errors, source=source)
     name_node = root.get("name")
     name = str(name_node.value) if isinstance(name_node, YScalar) else Path(file).stem.replace("-", "_")
     if not name.isidentifier():

@@ -149,8 +149,24 @@ def run_train(args: argparse.Namespace) -> int:
 
         dist.from_main(lock)
         resume = dist.from_main(lambda: _prepare_run_dir(args, run_dir))
-        return _train(program, graph, cfg, dist, run_dir, resume,
+        code = _train(program, graph, cfg, dist, run_dir, resume,
                       lambda: _write_run_files(args, program, graph, run_dir))
+    if dist.main:
+        print(_next_steps(str(args.file), run_dir, cfg.epochs, is_gan(program.graphs)), file=sys.stderr)
+    return code
+
+
+def _next_steps(spec: str, run_dir: Path, epochs: int, gan: bool) -> str:
+    """What a user does with a finished run, as commands with its real paths."""
+    import shlex
+
+    run, spec = shlex.quote(str(run_dir)), shlex.quote(spec)
+    steps = ([(f"netc predict {run} -n 16 -o samples.png", "samples from the generator")] if gan else
+             [(f"netc eval {run}", "metrics and per-class report on the test split"),
+              (f"netc predict {run} SAMPLES.npy -o predictions.csv", "predictions for new data (.npy, .npz, .csv)")])
+    steps.append((f"netc train {spec} --resume {run} --set train.epochs={2 * epochs}", "train longer"))
+    width = max(len(c) for c, _ in steps)
+    return "next:\n" + "\n".join(f"  {c:<{width}}  # {why}" for c, why in steps)
 
 
 def _train(program, graph, cfg, dist, run_dir: Path, resume, write_run_files) -> int:
@@ -252,7 +268,12 @@ def run_eval(args: argparse.Namespace) -> int:
     model, inputs, cfg, _ = _load_run(args.run, args.spec, args.sets, args.device,
                                       optimize=not getattr(args, "no_optimize", False))
     result = evaluate(model, inputs, cfg, args.split)
-    print(format_eval(result))
+    if getattr(args, "format", "text") == "json":
+        from netc.runner.engine import clean
+
+        print(json.dumps(clean(result), indent=2, default=float))
+    else:
+        print(format_eval(result))
     return EXIT_OK
 
 
