@@ -14,7 +14,7 @@ def _figure(width: float = 6.0, height: float = 4.0):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")  # titles and labels never overlap
     FigureCanvasAgg(fig)
     return fig
 
@@ -30,54 +30,83 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def loss_curves(history: list[dict[str, Any]], path: Path) -> Path:
+# train and val of one quantity share a hue: dark for train, light for val (the tab20 pairs)
+_PAIRS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+          "#9467bd", "#c5b0d5", "#8c564b", "#c49c94"]
+
+
+def _epochs_axis(ax, epochs: list[int]) -> None:
+    """Whole-number epoch ticks (matplotlib would draw 0.5, 1.5, … for a short run)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    if epochs:
+        ax.set_xlim(min(epochs) - 0.2, max(epochs) + 0.2)
+    ax.grid(alpha=0.3)
+
+
+def _curves(ax, history: list[dict[str, Any]], name: str, pair: int) -> None:
+    """Train and val of ``name`` on ``ax``, in the ``pair``-th colour pair."""
+    for k, split in enumerate(("train", "val")):
+        pts = [(r["epoch"], r[split][name]) for r in history if (r.get(split) or {}).get(name) is not None]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, marker="o", markersize=3, color=_PAIRS[(2 * pair + k) % len(_PAIRS)],
+                    linestyle="-" if split == "train" else "--", label=split)
+
+
+def _title(run: str | None, what: str) -> str:
+    return f"{run}: {what}" if run else what
+
+
+def loss_curves(history: list[dict[str, Any]], path: Path, run: str | None = None) -> Path:
     """Train and validation loss per epoch."""
     fig = _figure()
     ax = fig.add_subplot()
-    epochs = [r["epoch"] for r in history]
-    for split in ("train", "val"):
-        ys = [r[split]["loss"] for r in history if r.get(split)]
-        if ys:
-            ax.plot(epochs[:len(ys)], ys, marker="o", label=f"{split} loss")
-    ax.set_xlabel("epoch")
+    _curves(ax, history, "loss", 0)
+    _epochs_axis(ax, [r["epoch"] for r in history])
     ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
+    ax.set_title(_title(run, "loss (train and validation)"))
     ax.legend()
     return _save(fig, path)
 
 
-def metric_curves(history: list[dict[str, Any]], path: Path) -> Path | None:
-    """One line per logged metric and split."""
+def metric_curves(history: list[dict[str, Any]], path: Path, run: str | None = None) -> Path | None:
+    """One panel per logged metric, train and validation in one colour pair."""
     names = [k for k in (history[0].get("train") or {}) if k != "loss"] if history else []
     if not names:
         return None
-    fig = _figure()
-    ax = fig.add_subplot()
+    cols = min(len(names), 3)
+    rows = (len(names) + cols - 1) // cols
+    fig = _figure(4.0 * cols, 3.2 * rows)
     epochs = [r["epoch"] for r in history]
-    for name in names:
-        for split in ("train", "val"):
-            ys = [r[split][name] for r in history if r.get(split) and name in r[split]]
-            if ys:
-                ax.plot(epochs[:len(ys)], ys, marker=".", linestyle="-" if split == "val" else "--",
-                        label=f"{split}.{name}")
-    ax.set_xlabel("epoch")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        _curves(ax, history, name, i + 1)
+        _epochs_axis(ax, epochs)
+        ax.set_title(name)
+        ax.legend(fontsize="small")
+    fig.suptitle(_title(run, "metrics (train and validation)"))
     return _save(fig, path)
 
 
-def confusion(matrix: list[list[int]], classes: list[str], path: Path) -> Path:
-    """Confusion matrix heat map with counts (rows: true class, columns: predicted)."""
+def confusion(matrix: list[list[int]], classes: list[str], path: Path, run: str | None = None,
+              split: str = "test") -> Path:
+    """Confusion matrix heat map with counts (rows: true class, columns: predicted) of one split."""
     n = len(classes)
-    size = min(12.0, 2.0 + 0.45 * n)
+    size = min(12.0, 2.5 + 0.45 * n)
     fig = _figure(size, size)
     ax = fig.add_subplot()
     im = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="samples")
     ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
     ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    total = sum(sum(r) for r in matrix)
+    right = sum(matrix[i][i] for i in range(min(n, len(matrix))))
+    ax.set_title(_title(run, f"confusion matrix, {split} split ({total:,} samples, {right:,} correct)"))
     if n <= 30:
         top = max((max(r) for r in matrix), default=0)
         for i, row in enumerate(matrix):

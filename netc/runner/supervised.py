@@ -253,7 +253,8 @@ def _plots(rd: RunDir, history: list[dict[str, Any]], rep: dict[str, Any], repor
     except ImportError:
         reporter.note("note: matplotlib is not installed; skipping plots")
         return
-    plots.loss_curves(history, rd.plot("loss"))
-    plots.metric_curves(history, rd.plot("metrics"))
+    run = rd.root.name
+    plots.loss_curves(history, rd.plot("loss"), run)
+    plots.metric_curves(history, rd.plot("metrics"), run)
     if rep.get("confusion_matrix"):
-        plots.confusion(rep["confusion_matrix"], rep["classes"], rd.plot("confusion_matrix"))
+        plots.confusion(rep["confusion_matrix"], rep["classes"], rd.plot("confusion_matrix"), run, "test")
