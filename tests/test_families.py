@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import EXAMPLES, ROOT
 
 from netc.cli import main
@@ -29,12 +28,7 @@ MULTI_INPUT = {"multi_input"}
 SUPERVISED = sorted(p.stem for p in EXAMPLES if p.stem not in NO_DATA | SERIES | GAN | MULTI_INPUT)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def records(run: Path) -> list[dict]:

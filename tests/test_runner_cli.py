@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from netc.cli import main
 
@@ -26,12 +25,7 @@ train:
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def spec(tmp_path: Path, optimizer="adam(lr=1e-2)", epochs=2, name="s.yaml") -> str:

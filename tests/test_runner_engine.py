@@ -38,12 +38,7 @@ CFG = {"data": {"source": "digits", "limit": 320}, "split": {"val": 0, "test": 0
        "plots": False}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class Trip(torch.nn.Module):

@@ -23,12 +23,7 @@ CFG = {"data": {"source": "digits", "limit": 320}, "split": {"val": 0, "test": 0
        "optimizer": "adam(lr=2e-3, betas=[0.5, 0.999])", "epochs": 3, "batch_size": 32, "checkpoint_every": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class Crash(torch.nn.Module):

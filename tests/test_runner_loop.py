@@ -32,13 +32,7 @@ from netc.runner.progress import Progress
 FLAT = [("image", (64,), "float32")]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add synchronisation (and stall badly on a busy 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 IMAGE = [("image", (1, 8, 8), "float32")]
 
 
