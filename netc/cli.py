@@ -128,6 +128,24 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a spec on its data")
     for o in TRAIN_OPTIONS:
         t.add_argument(*(o.flags or (o.dest,)), **argparse_kwargs(o))
+    tu = sub.add_parser("tune", help="search a spec's tune: space with Optuna; every trial a run directory",
+                        description="Search the spec's tune: block with Optuna (TPE, pruning from per-epoch "
+                                    "values). Workers running the same command share the study: on one machine "
+                                    "through its journal file, across machines through --storage URL. Ctrl-C "
+                                    "stops; the same command resumes.")
+    tu.add_argument("file", metavar="SPEC")
+    tu.add_argument("--trials", type=int, default=None, metavar="N",
+                    help="trials in the whole study, all workers together (default: the tune: block's trials)")
+    tu.add_argument("--timeout", type=float, default=None, metavar="S", help="start no trial after S seconds")
+    tu.add_argument("--study", default=None, metavar="NAME", help="study name (default: <spec name>_tune)")
+    tu.add_argument("--storage", default=None, metavar="URL",
+                    help="a database URL shared by workers on several machines (default: a journal file in "
+                         "the study directory)")
+    tu.add_argument("--out", default=None, metavar="DIR", help="study directory (default: runs/<study>)")
+    tu.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a train: key in every trial, e.g. --set train.epochs=5")
+    tu.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    _param_flag(tu)
     e = sub.add_parser("eval", help="evaluate a trained run or checkpoint")
     e.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--spec", default=None)
@@ -321,6 +339,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from netc.runner.tune import run_tune
+
+    return run_tune(args)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from netc.runner.cli import run_eval
 
@@ -439,7 +463,8 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema": cmd_schema,
             "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "lsp": cmd_lsp, "graph": cmd_graph, "completion": cmd_completion}
+            "lsp": cmd_lsp, "graph": cmd_graph, "completion": cmd_completion,
+            "tune": cmd_tune}
 
 
 def _run(args: argparse.Namespace) -> int:

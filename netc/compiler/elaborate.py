@@ -153,7 +153,7 @@ class Elaborator:
             return self.resolve_entry(scope, i - 1)
 
         try:
-            single = len(e.chain.steps) == 1 and e.chain.steps[0].repeat == 1
+            single = len(e.chain.steps) == 1 and e.chain.steps[0].repeat == 1 and e.chain.steps[0].count is None
             t = self.chain(e.chain, scope, implicit, e.name, single)
         except _Failed:
             t = None
@@ -185,7 +185,7 @@ class Elaborator:
         started = False
         for k, step in enumerate(chain.steps):
             c = step.call
-            is_ref = c.bare and step.repeat == 1 and (c.name in scope.env or scope.index_of(c.name) is not None) \
+            is_ref = c.bare and step.repeat == 1 and step.count is None and (c.name in scope.env or scope.index_of(c.name) is not None) \
                 and c.name not in (entry,)
             if is_ref:
                 if k != 0:
@@ -212,9 +212,10 @@ class Elaborator:
                 raise _Failed
             # Work is bounded before it is spent: a repetition that cannot fit in what is left of the
             # node budget is refused up front, and every expansion (blocks included) draws on the budget.
-            if step.repeat > self.max_nodes - self.expanded:
-                self.too_many_nodes(step.span, f"{c.name} * {step.repeat:,}")
-            for _ in range(step.repeat):
+            repeat = self.repeat_count(step, scope)
+            if repeat > self.max_nodes - self.expanded:
+                self.too_many_nodes(step.span, f"{c.name} * {repeat:,}")
+            for _ in range(repeat):
                 self.expanded += 1
                 if self.expanded > self.max_nodes:
                     self.too_many_nodes(c.span, c.name)
@@ -509,6 +510,22 @@ class Elaborator:
         self.nodes.append(node)
         self.types[name] = node.type
         return name
+
+    def repeat_count(self, step: ast.Step, scope: _Scope) -> int:
+        """``Res(64) * 3`` repeats 3 times; ``Res(64) * depth`` as often as the parameter ``depth`` says."""
+        if step.count is None:
+            return step.repeat
+        value = scope.params.get(step.count)
+        if step.count not in scope.params:
+            self.error("name", f"repetition count '{step.count}' is not a parameter", step.span,
+                       did_you_mean(step.count, list(scope.params)) or
+                       f"declare it in params: (e.g. params: {{{step.count}: 2}}) or write a whole number")
+            raise _Failed
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.error("arg", f"repetition count {step.count} must be a whole number of at least 1, got "
+                              f"{show(value)}", step.span, f"set {step.count} to 1 or more")
+            raise _Failed
+        return value
 
     def error(self, kind: str, message: str, span: Span | None, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(kind, message + self.where(), span, hint))

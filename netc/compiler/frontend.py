@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from netc.compiler.elaborate import Elaborator
 from netc.compiler.ir import Program
 from netc.compiler.resources import Estimate, Limits, check_resources
+from netc.compiler.space import Space, check_space, read_space
 from netc.compiler.train.config import TrainConfig, train_config, with_overrides
 from netc.dsl.spec import Spec, read_spec
 
@@ -31,6 +32,7 @@ class Checked:
     program: Program
     train: TrainConfig | None  # None when the spec has no train: block
     resources: Estimate | None = None  # the memory it needs, as the resource check estimated it
+    space: Space | None = None  # the tune: block's search space, corners checked (None without one)
 
     def train_config(self, sets: list[str] | None = None, device: str | None = None) -> TrainConfig:
         """The train config (defaults without a ``train:`` block) with ``--set``/``--device`` applied."""
@@ -63,4 +65,12 @@ def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, ob
     if training:
         cfg = with_overrides(train if train is not None else TrainConfig.from_dict({}), sets)
     estimate = check_resources(program, cfg, limits, training=training or train is not None)
-    return Checked(spec, program, train, estimate)
+    # 5. the tune: block's search space; the model is elaborated at its corners, so no trial fails on a shape
+    space = read_space(spec)
+    if space is not None:
+        def corner(s: Spec) -> Program:
+            e = Elaborator(s, limits.max_params)  # a plain one: the editor's records stay those of the spec itself
+            e.max_nodes = limits.max_nodes
+            return e.program()
+        check_space(spec, space, corner)
+    return Checked(spec, program, train, estimate, space)

@@ -65,6 +65,7 @@ def _op_schema(o) -> dict[str, Any]:
 def build_schema() -> dict[str, Any]:
     """Generate the spec schema from the registry and the train config's schema."""
     from netc.compiler.registry import REGISTRY
+    from netc.compiler.space import json_schema as tune_schema
     from netc.compiler.train.config import json_schema as train_schema
 
     ops = REGISTRY.all()
@@ -154,6 +155,7 @@ def build_schema() -> dict[str, Any]:
                            "type": "object", "additionalProperties": False, "required": ["input", "model"],
                            "properties": {"input": inputs, "model": model}}},
             "train": train_schema(),
+            "tune": tune_schema(),
         },
         "definitions": {"dim": DIM, "tensor": tensor, "chain": chain, "graph": graph, "block": block,
                         "step": step_map},

@@ -84,6 +84,7 @@ class Step:
     call: Call
     repeat: int
     span: Span
+    count: str | None = None  # `Res(64) * depth`: the params: name whose value is the repeat count (repeat is 1)
 
 
 @dataclass(frozen=True)

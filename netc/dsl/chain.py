@@ -31,7 +31,7 @@ SYNTAX_EXAMPLES: dict[str, list[str]] = {
     "unclosed parenthesis": ["Dense(10", "Conv2D(32, 3 → ReLU", "Dense(10, bias=true"],
     "missing value after '='": ["Dense(10, bias=)", "Conv2D(3, padding=)"],
     "two commas in a row": ["Dense(10,, 3)", "Conv2D(1,,2)"],
-    "repetition needs a whole number": ["Res(64) * x", "Res(64) * 1.5", "ReLU * "],
+    "repetition needs a whole number": ["Res(64) * 1.5", "ReLU * ", "Res(64) * (2)"],
     "unexpected closing parenthesis": ["Dense(10))", "ReLU)", "A → Dense(10))", "A → B)"],
 }
 
@@ -121,8 +121,10 @@ def _build(tree, to_span: OffsetMapper, text: str):
     steps = []
     for st in tree.children:
         c = call(st.children[0])
-        repeat = 1
-        if len(st.children) > 1:
+        repeat, named = 1, None
+        if len(st.children) > 1 and st.children[1].type == "NAME":
+            named = str(st.children[1])  # `* depth`: a spec parameter, read when the chain is elaborated
+        elif len(st.children) > 1:
             count = str(st.children[1])
             if len(count.lstrip("0")) > MAX_REPEAT_DIGITS:
                 raise SpecError(f"repetition count of {len(count.lstrip('0')):,} digits is too large",
@@ -132,7 +134,7 @@ def _build(tree, to_span: OffsetMapper, text: str):
             if repeat < 1:
                 raise SpecError(f"repetition count must be at least 1, got {repeat}", span_of(st),
                                 "write Block(...) * 2 or more, or remove '* 0'", kind="syntax")
-        steps.append(ast.Step(c, repeat, span_of(st)))
+        steps.append(ast.Step(c, repeat, span_of(st), named))
     return ast.Chain(tuple(steps), span_of(tree))
 
 
@@ -225,7 +227,7 @@ def parse_chain(text: str, to_span: OffsetMapper | None = None) -> ast.Chain:
 def parse_call(text: str, to_span: OffsetMapper | None = None) -> ast.Call:
     """Parse a single call such as ``adam(lr=1e-3)`` (used by the ``train:`` block)."""
     chain = parse_chain(text, to_span)
-    if len(chain.steps) != 1 or chain.steps[0].repeat != 1:
+    if len(chain.steps) != 1 or chain.steps[0].repeat != 1 or chain.steps[0].count is not None:
         raise SpecError(f"expected a single call like name(arg=value), got {text!r}", chain.span,
                         "e.g. adam(lr=1e-3)", kind="syntax")
     return chain.steps[0].call
