@@ -67,3 +67,20 @@ def test_resource_bombs_are_refused_before_any_allocation(doc):
     d = info.value.diagnostics[0]
     assert d.span is not None
     assert d.kind in ("resource", "schema", "yaml")
+
+
+def test_cli_sample_gives_clean_outcomes():
+    """20 of bench/fuzz.py's CLI cases (saved failures first) in fresh processes, two at a time, 10 s each."""
+    counts, bad = fuzz.run_cli(20, seed=0, jobs=2, train=False, save=False)
+    assert not bad, bad[:3]
+    assert sum(counts.values()) == 20
+
+
+def test_cli_outcomes_are_classified():
+    assert fuzz.classify(None, "") == "hang"
+    assert fuzz.classify(70, "netc: internal error: KeyError") == "internal"
+    assert fuzz.classify(1, "Traceback (most recent call last):\n") == "traceback"
+    assert fuzz.classify(1, "s.yaml:3:8: error[shape]: Dense(10) expects ...") == "diagnostics"
+    assert fuzz.classify(1, "error[cli]: --param n: expected int") == "unlocated"
+    assert fuzz.classify(2, "netc: error[cli]: -o x is a directory") == "usage"
+    assert fuzz.classify(0, "") == "ok"

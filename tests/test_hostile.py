@@ -257,3 +257,25 @@ def test_hostile_cli_inputs_are_clean_errors(tmp_path):
 def test_api_path_with_nul_is_a_spec_error():
     with pytest.raises(SpecError, match="NUL"):
         netc.load(Path("a\0b.yaml"))
+
+
+def test_output_to_a_fifo_without_reader_is_refused_not_a_hang(tmp_path, capsys):
+    """Found by bench/fuzz.py's CLI cases: writing to a FIFO nobody reads waited forever."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    for argv in (["compile", str(spec), "-o", str(fifo)], ["compile", str(spec), "--format", "ir", "-o", str(fifo)],
+                 ["schema", "-o", str(fifo)]):
+        assert main(argv) == 2
+        assert "is a FIFO that no process reads" in capsys.readouterr().err
+
+
+def test_param_of_the_wrong_type_is_located_at_the_parameter(tmp_path, capsys):
+    """Found by bench/fuzz.py's CLI cases: --param n=<5,000 digits> was an error without a location."""
+    spec = tmp_path / "p.yaml"
+    spec.write_text("netc: 1\nname: m\nparams: {n: 8}\ninput: [8]\nmodel: Dense(n)\n")
+    assert main(["check", str(spec), "--param", "n=" + "9" * 5000]) == 2  # command-line misuse, located
+    err = capsys.readouterr().err
+    assert f"{spec}:3:13: error[cli]: --param n='999" in err and "expected int like the default 8" in err
+    assert len(err) < 500

@@ -88,3 +88,19 @@ def check_output_path(output: str | Path, inputs: tuple[str | Path, ...] = (), f
     if not out.parent.is_dir():
         raise UsageError(f"{flag} {output}: cannot write there, no such directory {out.parent}",
                          hint="create it first, or pick another path")
+    _fifo_has_reader(out, flag)
+
+
+def _fifo_has_reader(out: Path, flag: str) -> None:
+    """A FIFO as output (``-o >(gzip > f.gz)``) is fine while a process reads it; without one, opening it
+    would wait forever, so probe with a non-blocking open, which fails at once (ENXIO) when nobody reads."""
+    try:
+        if not stat.S_ISFIFO(os.stat(out).st_mode):
+            return
+        fd = os.open(out, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise UsageError(f"{flag} {out} is a FIFO that no process reads; writing would wait forever",
+                             hint="start its reader first, or write to a regular file") from None
+        return  # missing (it is created), unreadable...: the write itself reports it
+    os.close(fd)

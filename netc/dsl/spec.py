@@ -350,8 +350,9 @@ def read_spec(text: str | bytes, file: str = "<string>", _seen: tuple[str, ...] 
                                      did_you_mean(k, spec_params) or
                                      f"parameters: {', '.join(spec_params) or 'none (add a params: mapping)'}"))
         elif type(v) is not type(spec_params[k]) and not (isinstance(v, int) and isinstance(spec_params[k], float)):
-            errors.append(Diagnostic("cli", f"--param {k}={v!r}: expected {type(spec_params[k]).__name__} like the "
-                                            f"default {spec_params[k]!r}", None))
+            given = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+            errors.append(Diagnostic("cli", f"--param {k}={given}: expected {type(spec_params[k]).__name__} like the "
+                                            f"default {spec_params[k]!r}", root.get("params").get(k).span))
         else:
             spec_params[k] = v
     if errors:  # a bad --param is the command line's mistake: reported alone, exit 2 like a bad --set
