@@ -271,3 +271,22 @@ def test_import_count_is_bounded_with_repeats_and_failures_counted(tmp_path, cap
     with pytest.raises(SpecError) as e:
         front_end_file(top)
     assert len(e.value.diagnostics) < 100
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS bounds allocations on Linux")
+def test_train_past_this_machines_memory_is_named_not_called_a_bug(tmp_path):
+    """--max-memory raised past what the process may allocate: torch's failure is 'not enough memory'."""
+    import resource
+
+    path = tmp_path / "s.yaml"
+    path.write_text(spec("Dense(60000) → Dense(60000) → Dense(10)", "[64]", TRAIN))
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (6 * 10**9, 6 * 10**9))
+
+    r = subprocess.run([sys.executable, "-m", "netc", "train", str(path), "--out", str(tmp_path / "run"),
+                        "--device", "cpu", "--max-memory", "100GB"], capture_output=True, text=True, timeout=300,
+                       cwd=ROOT, preexec_fn=cap, check=False)
+    assert r.returncode == 1, r.stderr
+    assert "not enough memory to build model 'm'" in r.stderr and "--max-memory" in r.stderr
+    assert "bug" not in r.stderr and "Traceback" not in r.stderr
