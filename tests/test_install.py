@@ -44,6 +44,7 @@ CLI = "from netc.cli import main\nrc = main(sys.argv[1:])\n"
                  marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                           reason="without torch this asks for [train] first")),
     (["lsp"], ["pygls", "lsprotocol"], "lsp"),
+    (["tune", "examples/digits_cnn_tune.yaml", "--trials", "1"], ["optuna"], "tune"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
 def test_a_missing_extra_is_a_clean_exit_2_naming_it(args, blocked, extra, tmp_path):
     args = [str(tmp_path / a) if a in ("m.pt", "m.onnx", "x.npy") else a for a in args]
@@ -113,7 +114,7 @@ def test_pyproject_declares_what_netc_imports():
     extras = {k: names(v) for k, v in project["optional-dependencies"].items()}
     for module, extra in EXTRAS.items():
         assert DISTRIBUTIONS.get(module, module).lower() in extras[extra], (module, extra)
-    assert extras["all"] == {"netc[train,lsp,onnx]"}
+    assert extras["all"] == {"netc[train,lsp,onnx,tune]"}
 
 
 def _bash_blocks(text: str) -> list[list[str]]:

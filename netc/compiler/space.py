@@ -95,6 +95,38 @@ class Space:
     sampler: str = "tpe"
     seed: int = 0
 
+    def defaults(self, spec: Any) -> dict[str, Any]:
+        """The spec's own values of the searched dimensions, where they lie in the space (the hand-set trial)."""
+        from netc.compiler.train.config import TrainConfig
+        from netc.dsl.chain import call_literal, parse_call
+
+        cfg = TrainConfig.from_dict(spec.train or {}).to_dict()
+        out: dict[str, Any] = {}
+        for d in self.dims:
+            parts = d.target.split(".")
+            try:
+                if d.is_param:
+                    value = spec.params[d.name]
+                elif len(parts) == 3 and parts[1] in CALL_KEYS:
+                    from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
+
+                    table = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES}[parts[1]]
+                    name, args, kwargs = call_literal(parse_call(cfg[parts[1]]))
+                    entry = table[name]
+                    value = {**{k: p.default for k, p in entry.params.items()},
+                             **dict(zip(entry.params, args)), **kwargs}[parts[2]]
+                else:
+                    value = cfg
+                    for p in parts[1:]:
+                        value = value[p]
+            except (KeyError, TypeError, NetcError):
+                continue
+            inside = (value in d.choices if d.kind == "choice" else
+                      _number(value) and d.low <= value <= d.high)
+            if inside:
+                out[d.name] = value
+        return out
+
     def split(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """``{dim name: value}`` as (``params:`` overrides, ``{train key path: value}``)."""
         params = {d.name: values[d.name] for d in self.dims if d.is_param}
@@ -425,7 +457,7 @@ def _corner_error(e: NetcError, arch: list[Dim], corner: dict[str, Any], culprit
 def json_schema() -> dict[str, Any]:
     """The ``tune:`` block's schema (embedded in the spec schema)."""
     dist = {"description": "a distribution: " + "; ".join(DISTRIBUTIONS.values()),
-            "oneOf": [{"type": "string", "pattern": r"^\s*(" + "|".join(DISTRIBUTIONS) + r")\s*\("},
+            "oneOf": [{"type": "string", "pattern": r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*\("},  # names: did-you-mean
                       {"type": "array", "minItems": 1, "items": {"type": ["integer", "number", "boolean", "string"]}}]}
     return {
         "type": "object", "additionalProperties": False,

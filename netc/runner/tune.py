@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -184,7 +185,8 @@ def run_tune(args: argparse.Namespace) -> int:
         raise UsageError("how many trials? give --trials N (or trials: N in the tune: block)",
                          hint=f"e.g. netc tune {args.file} --trials 20")
     # 2. the study: its directory, storage (embedded journal or a database), sampler and pruner
-    name = args.study or f"{checked.program.name}_tune"
+    name = args.study or (checked.program.name if checked.program.name.endswith("tune")
+                          else f"{checked.program.name}_tune")
     sdir = StudyDir(Path(args.out or Path("runs") / name))
     storage = _storage(args.storage, sdir)
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize" if mode == "min" else "maximize",
@@ -202,14 +204,14 @@ def run_tune(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout if args.timeout else math.inf
     seeded = False
     while time.monotonic() < deadline:
-        with _exclusive(lock):
-            done = _counted(study)
-            if done >= n_trials:
-                break
-            if not seeded:  # each worker its own stream: seed + the trials already in the study when it joined
-                study.sampler = _sampler(space.sampler, space.seed + done)
-                seeded = True
-            trial = study.ask()
+        try:
+            trial = _next_trial(study, space, checked, lock, n_trials, seeded)
+        except KeyboardInterrupt:  # between trials: nothing was started
+            print("stopped; run the same command to resume the study", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if trial is None:
+            break
+        seeded = True
         interrupted = _run_trial(args, checked, space, study, trial, sdir, monitor)
         if interrupted:
             print(f"stopped: trial {trial.number} was interrupted; run the same command to resume the study "
@@ -218,6 +220,19 @@ def run_tune(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
     # 4. results: the table, best.yaml, plots
     return _results(study, sdir, monitor)
+
+
+def _next_trial(study: Any, space: Any, checked: Any, lock: Path | None, n_trials: int, seeded: bool) -> Any:
+    """The next trial, or None once the study holds N (asked under the lock: workers never take N + 1)."""
+    with _exclusive(lock):
+        done = _counted(study)
+        if done >= n_trials:
+            return None
+        if done == 0 and not study.get_trials(deepcopy=False):  # the spec's own values are tried first
+            study.enqueue_trial(space.defaults(checked.spec), skip_if_exists=True)
+        if not seeded:  # each worker its own stream: seed + the trials already in the study when it joined
+            study.sampler = _sampler(space.sampler, space.seed + done)
+        return study.ask()
 
 
 def _run_trial(args: argparse.Namespace, checked: Any, space: Any, study: Any, trial: Any, sdir: StudyDir,
@@ -235,6 +250,7 @@ def _run_trial(args: argparse.Namespace, checked: Any, space: Any, study: Any, t
         text = trial_spec(checked, space, values, args.sets, sdir.trial(trial.number),
                           [f"trial {trial.number} of study {study.study_name}"])
         trial.set_user_attr("spec", text)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         value = _train(args, text, trial, sdir.trial(trial.number), monitor)
     except optuna.TrialPruned as p:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
