@@ -95,7 +95,7 @@ def _storage(url: str | None, sdir: StudyDir) -> Any:
                          hint="e.g. --storage postgresql://user:pass@host/db, or sqlite:///study.db; "
                               "leave it out for the embedded journal file in the study directory")
     try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        return optuna.storages.RDBStorage(url)
     except ModuleNotFoundError:
         raise
     except Exception as e:  # a bad URL, an unreachable server, a missing driver
