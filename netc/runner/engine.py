@@ -313,6 +313,82 @@ class _Interrupted(Exception):
         self.batch = batch
 
 
+class _Saver:
+    """The run's checkpoints: ``last/`` when due and ``best/`` with it, written in the background by rank 0."""
+
+    def __init__(self, rd: RunDir, module: torch.nn.Module, cfg: TrainConfig, main: bool, saved_epoch: int):
+        self.rd, self.module, self.cfg, self.main = rd, module, cfg, main
+        self.files = ckpt.Writer(enabled=main)  # off the loop's clock
+        self.best: tuple[dict, dict] | None = None  # best weights not yet on disk (saved together with last/)
+        self.saved_at, self.saved_epoch = time.perf_counter(), saved_epoch
+
+    def keep_best(self, state: dict[str, Any]) -> None:
+        """Snapshot the weights as the best so far; they reach the disk with the next last/."""
+        if self.main:
+            self.best = (ckpt.snapshot_weights(self.module), state)
+
+    def due(self, epoch: int) -> bool:
+        """Whether last/ is due after ``epoch`` (every N epochs, or every few seconds with checkpoint_every: 0)."""
+        every = self.cfg.checkpoint_every
+        return epoch % every == 0 if every else time.perf_counter() - self.saved_at >= AUTO_CHECKPOINT_SECONDS
+
+    def save(self, epoch: int, state: dict[str, Any]) -> None:
+        """Write best/ (if pending) and last/."""
+        self.flush_best()
+        self.files.checkpoint(self.rd.last, self.module, state)
+        self.saved_at, self.saved_epoch = time.perf_counter(), epoch
+
+    def flush_best(self) -> None:
+        """Write a pending best/ now."""
+        if self.best is not None:
+            self.files.checkpoint(self.rd.best, *self.best)
+            self.best = None
+
+    def kept(self) -> str:
+        """Where the last good checkpoint is, for messages."""
+        return (f"the last good checkpoint (epoch {self.saved_epoch}) is in {self.rd.last}" if self.saved_epoch
+                else "no checkpoint was saved before that")
+
+
+def _precision(cfg: TrainConfig, objective: Objective, device: torch.device, reporter: Progress):
+    """The autocast context and gradient scaler for ``train.precision`` (fp32 off CUDA, with a note)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) if objective.mixed_precision else None
+    if dtype is not None and device.type != "cuda":
+        reporter.note(f"note: precision {cfg.precision} needs CUDA; training in fp32 on {device.type}")
+        dtype = None
+    amp = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    return amp, torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+
+
+def _batches(objective: Objective, ctx: Context, ep: Epoch, plan: list, logs: list[torch.Tensor],
+             stop: _StopFlag, per_step: list, st: RunState) -> list[torch.Tensor]:
+    """The batch loop of one epoch: the objective's step on each global batch from ``ep.first``.
+
+    ``logs`` grows by one tensor of step values per batch (kept on the device); a NaN/Inf raises
+    _Diverged, a stop request _Interrupted. Returns the values of every global batch, alike on all ranks.
+    """
+    reporter, dist, checked = ctx.reporter, ctx.dist, 0
+    for b in range(ep.first, len(ep.chunks)):
+        if stop.requested:
+            raise _Interrupted(b)
+        logs.append(objective.step(ctx, plan[b]))
+        for s in per_step:
+            s.step()
+        st.step += 1
+        if reporter.due():  # throttled: the only mid-epoch device reads
+            bad = None if dist.enabled else first_bad(logs, checked)  # DDP: checked at the end
+            if bad is not None:
+                raise _Diverged(bad)
+            checked = len(logs)
+            reporter.update(b + 1, lambda: float(torch.stack(logs[-20:])[:, objective.shown].float().mean()))
+    if dist.enabled:  # the global batches' values (rank-weighted shares averaged), alike on all ranks
+        logs[:], checked = list(dist.mean(torch.stack(logs)).unbind()), 0
+    bad = first_bad(logs, checked)
+    if bad is not None:
+        raise _Diverged(bad)
+    return logs
+
+
 # ---------------------------------------------------------------- train
 
 def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: str | Path | None = None, *,
@@ -327,9 +403,8 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     (a tuner pruning the trial) ends the run there and propagates. Raises
     TrainingDiverged on a NaN/Inf value and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rd = RunDir(run_dir)
+    rd = RunDir(Path(run_dir))
+    rd.root.mkdir(parents=True, exist_ok=True)
     reporter = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
     if not cfg.compile:
         lazy_dynamo.install()  # eager optimizers need two no-op calls of torch._dynamo, not its 1.1 s import
@@ -339,13 +414,7 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     device = dist.device
     if not dist.main:
         reporter = Progress(enabled=False)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) if objective.mixed_precision \
-        else None
-    if amp_dtype is not None and device.type != "cuda":
-        reporter.note(f"note: precision {cfg.precision} needs CUDA; training in fp32 on {device.type}")
-        amp_dtype = None
-    amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    amp, scaler = _precision(cfg, objective, device, reporter)
     ctx = Context(cfg, dist, reporter, amp, scaler)
     seed_everything(cfg.seed)
 
@@ -360,11 +429,12 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
     needs_metric = schedule_call is not None and schedule_call.entry.needs_metric  # type: ignore[attr-defined]
     batch_gen = torch.Generator().manual_seed(cfg.seed)
     generators = {"batch": batch_gen, **objective.generators}
-    es = cfg.early_stopping if objective.monitor is not None else None
     monitor = objective.monitor
+    es = cfg.early_stopping if monitor is not None else None
     lr_of = next(iter(objective.optimizers.values()))  # the logged learning rate
 
-    # 3. Resume: weights, optimizers, schedules, RNGs and the loop's own state from run_dir/last.
+    # 3. Resume: weights, optimizers, schedules, RNGs and the loop's own state from run_dir/last; then
+    #    the run's files (only now: a resume that failed above has rewritten nothing).
     st = RunState()
     if resume is not None:
         st = _restore(Path(resume), objective, schedulers, scaler, generators, cfg, reporter, dist)
@@ -376,16 +446,8 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
             on_start()
         write_json(rd.config, {"train": cfg_dict, "objective": objective.name, **objective.config()})
         ckpt.atomic_write(rd.metrics, text)  # a resumed run continues the records it saved
-    tb = _tensorboard(run_dir, reporter) if cfg.tensorboard and dist.main else None
-    files = ckpt.Writer(enabled=dist.main)  # checkpoints are written off the loop's clock, by rank 0 only
-    best: tuple[dict, dict] | None = None  # best weights not yet on disk (saved together with last/)
-    saved_at, saved_epoch = time.perf_counter(), (st.epoch if resume is not None else 0)
-
-    def save_best() -> None:
-        nonlocal best
-        if best is not None:
-            files.checkpoint(rd.best, *best)
-            best = None
+    tb = _tensorboard(rd.root, reporter) if cfg.tensorboard and dist.main else None
+    saver = _Saver(rd, objective.module, cfg, dist.main, st.epoch if resume is not None else 0)
 
     def state_dict(cursor: dict[str, Any] | None = None, resumable: bool = True) -> dict[str, Any]:
         small = {"objective": objective.name, "epoch": st.epoch, "step": st.step, "best": st.best,
@@ -414,29 +476,10 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                 ep = Epoch(epoch, perm, perm.split(bs), cursor["batch"] if cursor else 0, cursor)
                 plan = dist.plan(ep.chunks, cfg.accumulate)  # per batch: this rank's micro-batches and weights
                 logs = list(cursor["logs"].to(device).unbind()) if cursor else []  # per step, on the device
-                checked = 0
                 objective.start_epoch(ctx, ep)
                 reporter.start_epoch(epoch, cfg.epochs, len(ep.chunks), ep.first)
                 # 4b. the batch loop
-                for b in range(ep.first, len(ep.chunks)):
-                    if stop.requested:
-                        raise _Interrupted(b)
-                    logs.append(objective.step(ctx, plan[b]))
-                    for s in schedulers if per_step else ():
-                        s.step()
-                    st.step += 1
-                    if reporter.due():  # throttled: the only mid-epoch device reads
-                        bad = None if dist.enabled else first_bad(logs, checked)  # DDP: checked at the end
-                        if bad is not None:
-                            raise _Diverged(bad)
-                        checked = len(logs)
-                        reporter.update(b + 1, lambda lg=logs: float(
-                            torch.stack(lg[-20:])[:, objective.shown].float().mean()))
-                if dist.enabled:  # the global batches' values (rank-weighted shares averaged), alike on all ranks
-                    logs, checked = list(dist.mean(torch.stack(logs)).unbind()), 0
-                bad = first_bad(logs, checked)
-                if bad is not None:
-                    raise _Diverged(bad)
+                logs = _batches(objective, ctx, ep, plan, logs, stop, schedulers if per_step else [], st)
                 # 4c. the epoch record: sample-weighted means of the step values, then the objective's additions
                 sizes = torch.tensor([len(c) for c in ep.chunks], dtype=torch.float64)
                 means = (torch.stack(logs).double().cpu() * sizes[:, None]).sum(0) / n_train
@@ -454,13 +497,10 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                 log.flush()
                 reporter.end_epoch(record)
                 if tb is not None:
-                    for split in ("train", "val"):
-                        for k, v in (record.get(split) or {}).items():
-                            tb.add_scalar(f"{split}/{k}", v, epoch)
-                    tb.add_scalar("lr", record["lr"], epoch)
+                    _tensorboard_record(tb, record)
                 # 4d. epoch-level schedules, best/last checkpoints, early stopping
                 for s in schedulers if not per_step else ():
-                    if needs_metric:
+                    if needs_metric:  # plateau: the validation loss, or the training loss without a val split
                         s.step(monitor_value(record, "val.loss" if "val" in record else "train.loss"))
                     else:
                         s.step()
@@ -468,17 +508,12 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                     value = monitor_value(record, monitor)
                     if _improved(value, st.best, objective.mode, es.min_delta if es else 0.0):
                         st.best, st.best_epoch, st.bad_epochs = value, epoch, 0
-                        if dist.main:  # to disk with last/
-                            best = (ckpt.snapshot_weights(objective.module), state_dict(resumable=False))
+                        saver.keep_best(state_dict(resumable=False))
                     else:
                         st.bad_epochs += 1
                 stop_now = es is not None and st.bad_epochs >= es.patience
-                due = (epoch % cfg.checkpoint_every == 0 if cfg.checkpoint_every
-                       else time.perf_counter() - saved_at >= AUTO_CHECKPOINT_SECONDS)
-                if due or epoch == cfg.epochs or stop_now:
-                    save_best()
-                    files.checkpoint(rd.last, objective.module, state_dict())
-                    saved_at, saved_epoch = time.perf_counter(), epoch
+                if saver.due(epoch) or epoch == cfg.epochs or stop_now:
+                    saver.save(epoch, state_dict())
                 if on_epoch is not None:
                     on_epoch(record)
                 if stop_now:
@@ -486,46 +521,48 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                                   f"best {st.best:.4g} at epoch {st.best_epoch}")
                     stopped_early = True
                     break
-        except _Interrupted as i:
+        except _Interrupted as i:  # Ctrl-C / SIGTERM at a batch boundary: a resumable mid-epoch checkpoint
             cursor = {"perm": ep.perm.cpu(), "batch": i.batch,
                       "logs": torch.stack(logs).cpu() if logs else torch.empty(0, len(objective.log_names)),
                       **objective.cursor()}
-            save_best()
-            files.checkpoint(rd.last, objective.module, state_dict(cursor))
-            files.flush()
-            raise TrainingInterrupted(
-                f"training interrupted at epoch {epoch}, step {i.batch}/{len(ep.chunks)}; a resumable "
-                f"checkpoint is in {rd.last}",
-                hint=_resume_hint(rd)) from None
+            saver.save(st.epoch, state_dict(cursor))
+            saver.files.flush()
+            raise TrainingInterrupted(f"training interrupted at epoch {epoch}, step {i.batch}/{len(ep.chunks)}; a "
+                                      f"resumable checkpoint is in {rd.last}", hint=_resume_hint(rd)) from None
         except _Diverged as d:
-            save_best()
-            files.flush()
-            keep = (f"the last good checkpoint (epoch {saved_epoch}) is in {rd.last}" if saved_epoch
-                    else "no checkpoint was saved before that")
+            saver.flush_best()
+            saver.files.flush()
             raise TrainingDiverged(
                 f"{objective.diverged_what} became NaN/Inf at epoch {epoch}, step {d.batch + 1}/{steps_per_epoch}; "
-                f"training stopped and {keep}", hint=objective.diverged_hint) from None
-        except KeyboardInterrupt:
-            save_best()
-            files.flush()
-            raise TrainingInterrupted(f"training aborted; the last checkpoint (epoch {saved_epoch}) is in "
-                                      f"{rd.last}",
-                                      hint=_resume_hint(rd)) from None
+                f"training stopped and {saver.kept()}", hint=objective.diverged_hint) from None
+        except KeyboardInterrupt:  # a second Ctrl-C: no new checkpoint, the last one stands
+            saver.flush_best()
+            saver.files.flush()
+            raise TrainingInterrupted(f"training aborted; the last checkpoint (epoch {saver.saved_epoch}) is in "
+                                      f"{rd.last}", hint=_resume_hint(rd)) from None
         finally:
-            save_best()  # also after a crash: the best weights so far reach the disk
-            files.close()
+            saver.flush_best()  # also after a crash: the best weights so far reach the disk
+            saver.files.close()
             if tb is not None:
                 tb.close()
 
     # 5. The objective's finish (test with the best weights, samples), then results.json.
     test, rep, extra = objective.finish(ctx, rd, st.history)
-    result = FitResult(run_dir, st.history, test, rep, monitor or "", st.best_epoch, st.best, stopped_early,
+    result = FitResult(rd.root, st.history, test, rep, monitor or "", st.best_epoch, st.best, stopped_early,
                        st.epoch)
     if dist.main:
         write_json(rd.results, {"objective": objective.name, **extra, "test": test, "report": rep,
                                 "monitor": monitor or "", "best_epoch": st.best_epoch, "best_value": st.best,
                                 "stopped_early": stopped_early, "epochs_run": st.epoch})
     return result
+
+
+def _tensorboard_record(tb, record: dict[str, Any]) -> None:
+    """One epoch's values as TensorBoard scalars."""
+    for split in ("train", "val"):
+        for k, v in (record.get(split) or {}).items():
+            tb.add_scalar(f"{split}/{k}", v, record["epoch"])
+    tb.add_scalar("lr", record["lr"], record["epoch"])
 
 
 # ---------------------------------------------------------------- resume
