@@ -188,6 +188,8 @@ EXAMPLES: dict[str, list[str]] = {
               "netc train spec.yaml --resume runs/spec   # continue an interrupted run"],
     "eval": ["netc eval runs/digits_cnn", "netc eval runs/digits_cnn --split val --format json"],
     "predict": ["netc predict runs/digits_cnn inputs.npy -o preds.csv", "netc predict runs/digits_gan -n 64 -o x.npy"],
+    "tune": ["netc tune examples/digits_cnn_tune.yaml --trials 20",
+             "netc tune spec.yaml --trials 50 --storage postgresql://host/db   # one study, many machines"],
     "lsp": ["netc lsp   # started by the editor: see docs/editors.md"],
     "completion": ["netc completion bash > ~/.local/share/bash-completion/completions/netc",
                    "netc completion zsh > \"${fpath[1]}/_netc\"",

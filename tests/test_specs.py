@@ -319,6 +319,7 @@ OVERRIDES = {
                                     ("N", 5)),
     "transformer_primitives.yaml": ({"classes": 5, "vocab": 500, "seq_len": 64, "d_model": 64}, ("N", 5)),
     "gan.yaml": ({"latent": 100, "channels": 1, "size": 28, "hidden": 512}, ("N", 1, 28, 28)),
+    "digits_cnn_tune.yaml": ({"width": 16, "depth": 3, "dropout": 0.1}, ("N", 10)),
 }
 WITH_PARAMS = [p for p in FILES if spec(p).params]
 
