@@ -1,0 +1,302 @@
+"""Choose the inference module by measurement: candidates timed on the real module, the decision cached.
+
+    fast = tune_module(trained, batch=16)     # fastest of the candidates below, outputs checked first
+    fast.netc_choice                          # e.g. "prepacked"; the decision is cached on disk
+
+Candidates (each built from the trained module; one that fails to build or to match is skipped):
+
+- ``unoptimised``: the module itself, in eval mode — the floor: the choice is never slower than it;
+- ``O2``: ``optimize_module(m, 2)`` (BatchNorm folded, fused activations, channels-last);
+- ``O2 without channels_last``: channels-last costs time on some nets and batch sizes;
+- ``prepacked``: -O2 with every Conv2d replaced by oneDNN's ``_convolution_pointwise`` on weights
+  pre-packed for the input shape, fused with a following ReLU or add + ReLU (CPU only);
+- ``jit frozen``: ``torch.jit.optimize_for_inference`` of the frozen TorchScript of -O2 without
+  channels_last (conv + add + relu fusion, MKLDNN weights).
+
+Each candidate's outputs must equal the unoptimised module's on a random batch of the given size
+within ``TOLERANCE`` (max |Δ| / max |y|). Timing is paired: every round runs every candidate once in
+a shuffled order, and a candidate's score is the median over rounds of its time / unoptimised's
+time in the same round (load that drifts cancels). The decision is keyed by the graph, the input
+shapes, the device, the thread count and the torch version, and stored as one JSON file per key in
+``cache_dir`` (the run directory's ``tune/`` when the runner has one), else ``$NETC_CACHE_DIR``,
+else ``~/.cache/netc/tune``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import operator
+import os
+import random
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+TOLERANCE = 1e-4  # max |Δ| / max |y_unoptimised|: reassociated float32 sums of fused/pre-packed kernels
+CACHE_ENV = "NETC_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$NETC_CACHE_DIR`` if set, else ``~/.cache/netc/tune``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "netc" / "tune"
+
+
+def decision_key(graph: Any, inputs: tuple[torch.Tensor, ...]) -> str:
+    """Hash of what the decision depends on: graph, input shapes/dtypes, device, threads, torch version."""
+    import torch
+
+    parts = [repr(graph), *(f"{tuple(x.shape)}:{x.dtype}:{x.device}" for x in inputs),
+             f"threads={torch.get_num_threads()}", f"torch={torch.__version__}"]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------- candidates
+
+def _relu(n: Any) -> bool:
+    import torch
+
+    return ((n.op == "call_method" and n.target in ("relu", "relu_"))
+            or (n.op == "call_function" and n.target in (torch.relu, torch.relu_, torch.nn.functional.relu)))
+
+
+def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> nn.Module:
+    """Conv2d → oneDNN ``_convolution_pointwise`` on weights pre-packed for ``inputs``' shapes, with a
+    following ReLU (``relu``) or add + ReLU (binary ``add`` + ``relu``) fused in. CPU, float32."""
+    import torch
+    import torch.fx as fx
+    from torch import nn
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    gm = fx.symbolic_trace(module)
+    mods = dict(gm.named_modules())
+    ShapeProp(gm).propagate(*inputs)
+    g = gm.graph
+    for k, n in enumerate(list(g.nodes)):
+        if n.op != "call_module" or type(mods[n.target]) is not nn.Conv2d:
+            continue
+        c = mods[n.target]
+        if c.padding_mode != "zeros" or isinstance(c.padding, str) or c.weight.dtype != torch.float32:
+            continue
+        geo = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
+        shape = list(n.args[0].meta["tensor_meta"].shape)
+        gm.register_buffer(f"_netc_w{k}", torch._C._nn.mkldnn_reorder_conv2d_weight(
+            c.weight.detach().to_mkldnn(), *geo, shape))
+        gm.register_buffer(f"_netc_b{k}", None if c.bias is None else c.bias.detach())
+        with g.inserting_before(n):
+            w = g.get_attr(f"_netc_w{k}")
+            b = g.get_attr(f"_netc_b{k}") if c.bias is not None else None
+        users, last, new = list(n.users), n, None
+        add = users[0] if len(users) == 1 else None
+        if (add is not None and add.op == "call_function" and add.target in (operator.add, torch.add)
+                and len(add.args) == 2 and not add.kwargs and len(add.users) == 1 and _relu(next(iter(add.users)))):
+            other = add.args[1] if add.args[0] is n else add.args[0]
+            relu = next(iter(add.users))
+            if isinstance(other, fx.Node) and other.meta.get("tensor_meta") is not None \
+                    and other.meta["tensor_meta"].shape == n.meta["tensor_meta"].shape:
+                with g.inserting_before(relu):
+                    new = g.call_function(torch.ops.mkldnn._convolution_pointwise.binary,
+                                          (n.args[0], other, w, b, *geo, "add", None, "relu", [], ""))
+                last = relu
+        elif add is not None and _relu(add):
+            with g.inserting_before(add):
+                new = g.call_function(torch.ops.mkldnn._convolution_pointwise.default,
+                                      (n.args[0], w, b, *geo, "relu", [], ""))
+            last = add
+        if new is None:
+            with g.inserting_before(n):
+                new = g.call_function(torch.ops.mkldnn._convolution_pointwise.default,
+                                      (n.args[0], w, b, *geo, "none", [], ""))
+        new.meta = dict(last.meta)
+        last.replace_all_uses_with(new)
+        g.eliminate_dead_code()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    return gm
+
+
+def jit_frozen(module: nn.Module) -> nn.Module:
+    """``torch.jit.optimize_for_inference`` of the frozen TorchScript of ``module``."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(copy.deepcopy(module).eval())))
+
+
+def candidates(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, Callable[[], nn.Module]]:
+    """Name → builder of each candidate (built lazily: a cached decision builds one)."""
+    from netc.backend.weights import optimize_module
+    from netc.compiler.passes import PIPELINE
+
+    no_cl = [p for p in PIPELINE if p != "channels_last"]
+    cpu = all(x.device.type == "cpu" for x in inputs)
+    out: dict[str, Callable[[], nn.Module]] = {
+        "unoptimised": lambda: module.eval(),
+        "O2": lambda: optimize_module(module, 2),
+        "O2 without channels_last": lambda: optimize_module(module, names=no_cl),
+    }
+    if cpu:
+        out["prepacked"] = lambda: prepack(optimize_module(module, 2), inputs)
+        out["jit frozen"] = lambda: jit_frozen(optimize_module(module, names=no_cl))
+    return out
+
+
+# ---------------------------------------------------------------- measurement
+
+def relative_error(a: Any, b: Any) -> float:
+    """max |a - b| / max |b| over (possibly nested) tensor outputs."""
+    import torch
+
+    if isinstance(b, torch.Tensor):
+        scale = float(b.abs().max()) if b.numel() else 0.0
+        return float((a - b).abs().max()) / (scale or 1.0) if b.numel() else 0.0
+    if isinstance(b, (tuple, list)):
+        return max((relative_error(x, y) for x, y in zip(a, b)), default=0.0)
+    if isinstance(b, dict):
+        return max((relative_error(a[k], b[k]) for k in b), default=0.0)
+    return 0.0
+
+
+def paired_scores(fns: dict[str, Callable], inputs: tuple, budget_s: float = 2.0, rounds: int = 25,
+                  warmup: int = 2) -> dict[str, float]:
+    """Median over rounds of time(candidate) / time(unoptimised) in the same round."""
+    import torch
+
+    order = list(fns.items())
+    shuffle = random.Random(0).shuffle
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    with torch.inference_mode():
+        for f in fns.values():
+            for _ in range(warmup):
+                f(*inputs)
+        start = time.perf_counter()
+        for r in range(rounds):
+            shuffle(order)
+            for name, f in order:
+                t = time.perf_counter()
+                f(*inputs)
+                times[name].append(time.perf_counter() - t)
+            if r >= 4 and time.perf_counter() - start > budget_s:
+                break
+    base = times["unoptimised"]
+    return {k: statistics.median(x / y for x, y in zip(v, base)) for k, v in times.items()}
+
+
+def tune_module(module: nn.Module, batch: int = 1, *, inputs: tuple[torch.Tensor, ...] | None = None,
+                cache_dir: str | Path | None = None, budget_s: float = 2.0,
+                log: Callable[[str], None] | None = None) -> nn.Module:
+    """The fastest candidate for this batch size, device and thread count (see the module docstring).
+
+    The result carries ``netc_choice`` (the candidate's name), ``netc_scores`` (time / unoptimised per
+    candidate, or ``None`` when the decision came from the cache) and ``netc_graph``/``input_names``.
+    """
+    import torch
+
+    from netc.backend.build import example_inputs
+
+    graph = module.netc_graph
+    if inputs is None:
+        device = next((p.device for p in module.parameters()), torch.device("cpu"))
+        inputs = tuple(x.to(device) for x in example_inputs(graph, batch=batch, seed=0))
+    key = decision_key(graph, inputs)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = cache / f"{key}.json"
+    builders = candidates(module.eval(), inputs)
+    chosen: str | None = None
+    scores: dict[str, float] | None = None
+    if entry.exists():
+        try:
+            chosen = json.loads(entry.read_text())["choice"]
+        except (OSError, ValueError, KeyError):
+            chosen = None
+        if chosen not in builders:
+            chosen = None
+    if chosen is not None:
+        try:
+            return _finish(builders[chosen](), module, chosen, None)
+        except Exception:  # noqa: BLE001  a cached choice this torch can no longer build: measure again
+            chosen = None
+    # 1. build every candidate and check its outputs against the unoptimised module's
+    with torch.inference_mode():
+        reference = module(*inputs)
+    built: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, build in builders.items():
+        try:
+            cand = build()
+            with torch.inference_mode():
+                err = relative_error(cand(*inputs), reference)
+        except Exception as e:  # noqa: BLE001  a candidate torch cannot build here is simply not kept
+            errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            continue
+        if err <= TOLERANCE:
+            built[name] = cand
+        else:
+            errors[name] = f"outputs differ by {err:.1e} (relative), over {TOLERANCE}"
+    # 2. time them, paired against unoptimised; 3. keep the fastest
+    scores = paired_scores(built, inputs, budget_s)
+    chosen = min(scores, key=lambda k: (scores[k], k != "unoptimised"))
+    if log is not None:
+        log(f"tuned: {chosen} " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1])))
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"choice": chosen, "scores": scores, "skipped": errors,
+                                   "shapes": [list(x.shape) for x in inputs],
+                                   "threads": torch.get_num_threads(), "torch": torch.__version__}, indent=1))
+        tmp.replace(entry)
+    except OSError:
+        pass  # an unwritable cache only costs a re-measurement next time
+    return _finish(built[chosen], module, chosen, scores)
+
+
+def _finish(fast: Any, source: nn.Module, choice: str, scores: dict[str, float] | None) -> nn.Module:
+    """Wrap a scripted candidate so every choice is an ``nn.Module`` carrying netc's attributes."""
+    import torch
+    from torch import nn
+
+    if isinstance(fast, torch.jit.ScriptModule) or fast is source:
+        fast = _Chosen(fast)
+    fast.netc_graph = getattr(fast, "netc_graph", None) or source.netc_graph
+    fast.netc_source_graph = getattr(source, "netc_source_graph", None) or source.netc_graph
+    fast.input_names = getattr(source, "input_names", None)
+    fast.netc_choice = choice
+    fast.netc_scores = scores
+    assert isinstance(fast, nn.Module)
+    return fast.eval()
+
+
+def _chosen_class() -> type:
+    from torch import nn
+
+    class Chosen(nn.Module):
+        """The tuner's choice, as a plain module: forwards to ``impl``."""
+
+        def __init__(self, impl: Any) -> None:
+            super().__init__()
+            self.impl = impl
+
+        def forward(self, *xs: Any) -> Any:
+            return self.impl(*xs)
+
+    return Chosen
+
+
+def _Chosen(impl: Any) -> nn.Module:  # noqa: N802  a class made on first use, so importing this needs no torch
+    global _CHOSEN
+    if _CHOSEN is None:
+        _CHOSEN = _chosen_class()
+    return _CHOSEN(impl)
+
+
+_CHOSEN: type | None = None
