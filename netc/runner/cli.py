@@ -202,7 +202,7 @@ def _train(program, graph, cfg, dist, run_dir: Path, resume, write_run_files) ->
 # ---------------------------------------------------------------- eval / predict
 
 def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str | None,
-              optimize: bool = False):
+              optimize: bool | str = False):
     """(model with trained weights, graph inputs, train config, preprocess info or None) for a run or checkpoint."""
     from netc.compiler.train.config import TrainConfig
     from netc.runner.checkpoint import load_weights, resolve_dir
@@ -244,8 +244,26 @@ def _load_run(target: str, spec: str | None, sets: list[str] | None, device: str
         # channels-last), built from the trained weights; outputs equal the training graph's.
         from netc.backend.weights import optimize_module
 
-        model = optimize_module(model)
+        # Evaluation on the CPU tunes: it keeps whichever of -O2's variants (or the unoptimised
+        # module) measures fastest at the run's batch size, the decision cached in the run directory.
+        tuned = _tuned(model, cfg, run_dir) if optimize == "tune" and run_dir is not None else None
+        model = tuned if tuned is not None else optimize_module(model)
     return model, inputs_of(graph), cfg, preprocess
+
+
+def _tuned(model, cfg, run_dir: Path):
+    """The tuner's choice for the unoptimised ``model`` when evaluation runs on the CPU, else None."""
+    import torch
+
+    from netc.backend.tune import tune_module
+    from netc.runner.engine import resolve_device
+
+    if resolve_device(cfg.device) != torch.device("cpu"):
+        return None
+    try:
+        return tune_module(model, int(cfg.batch_size), cache_dir=run_dir / "tune")
+    except Exception:  # noqa: BLE001  tuning is an optimisation: -O2 stands when it cannot measure
+        return None
 
 
 def _gan_run(target: str) -> Path | None:
@@ -266,7 +284,7 @@ def run_eval(args: argparse.Namespace) -> int:
                          hint=f"look at {Path(args.run) / 'samples.png'}, or draw samples with netc predict "
                               f"{args.run} -n 16 -o samples.npy")
     model, inputs, cfg, _ = _load_run(args.run, args.spec, args.sets, args.device,
-                                      optimize=not getattr(args, "no_optimize", False))
+                                      optimize="tune" if not getattr(args, "no_optimize", False) else False)
     result = evaluate(model, inputs, cfg, args.split)
     if getattr(args, "format", "text") == "json":
         from netc.runner.engine import clean
