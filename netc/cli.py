@@ -169,6 +169,13 @@ def _parser() -> argparse.ArgumentParser:
                          "150 ms for slow documents; or $NETC_LSP_DEBOUNCE_MS)")
     ls.add_argument("--log-file", default=None, help="write the server's log here instead of stderr")
     ls.add_argument("-v", "--verbose", action="store_true", help="log every check and message")
+    pr = sub.add_parser("profile", help="per-layer measured time and share; -O2 variants and torch's "
+                                        "optimisers timed; which variant the tuner keeps")
+    pr.add_argument("target", metavar="SPEC_OR_RUN")
+    pr.add_argument("--batch", type=int, default=1, metavar="B", help="batch size (default 1)")
+    pr.add_argument("--threads", type=int, default=1, metavar="T", help="torch threads (default 1)")
+    pr.add_argument("--rounds", type=int, default=20, metavar="R", help="forwards per median (default 20)")
+    _param_flag(pr)
     co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
     co.add_argument("shell", choices=["bash", "zsh", "fish"])
     _document(sub)
@@ -190,6 +197,8 @@ EXAMPLES: dict[str, list[str]] = {
     "predict": ["netc predict runs/digits_cnn inputs.npy -o preds.csv", "netc predict runs/digits_gan -n 64 -o x.npy"],
     "tune": ["netc tune examples/digits_cnn_tune.yaml --trials 20",
              "netc tune spec.yaml --trials 50 --storage postgresql://host/db   # one study, many machines"],
+    "profile": ["netc profile specs/resnet18.yaml --param classes=10 --param size=64 --batch 16",
+                "netc profile runs/digits_cnn --threads 2"],
     "lsp": ["netc lsp   # started by the editor: see docs/editors.md"],
     "completion": ["netc completion bash > ~/.local/share/bash-completion/completions/netc",
                    "netc completion zsh > \"${fpath[1]}/_netc\"",
@@ -359,6 +368,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run_predict(args)
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from netc.runner.cli import passive_omp_wait
+
+    passive_omp_wait()  # before torch is imported
+    from netc.runner.profile import run_profile
+
+    return run_profile(args)
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from netc.compiler.check import parse_param_overrides, read_source
     from netc.compiler.diagram import SUFFIXES, diagram, render
@@ -466,7 +484,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema": cmd_schema,
             "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
             "lsp": cmd_lsp, "graph": cmd_graph, "completion": cmd_completion,
-            "tune": cmd_tune}
+            "tune": cmd_tune, "profile": cmd_profile}
 
 
 def _run(args: argparse.Namespace) -> int:

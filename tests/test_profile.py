@@ -1,0 +1,22 @@
+"""netc profile: per-layer table, totals of the -O2 variants and peers, the tuner's choice."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from netc.cli import main  # noqa: E402
+
+
+def test_profile_spec_prints_layers_totals_and_choice(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("NETC_CACHE_DIR", str(tmp_path))
+    assert main(["profile", "specs/lenet5.yaml", "--batch", "2", "--rounds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "convpool_conv2d" in out and "Conv2d" in out and "%" in out and "total" in out
+    for row in ("unoptimised", "O2 without channels_last", "peer: torch.fx fuse"):
+        assert row in out
+    assert "netc -O2 as tuned keeps:" in out and "(measured now)" in out
+    assert list(tmp_path.glob("*.json"))  # the decision went to the cache
+    assert main(["profile", "specs/lenet5.yaml", "--batch", "2", "--rounds", "3"]) == 0
+    assert "(from the decision cache)" in capsys.readouterr().out
