@@ -10,6 +10,10 @@ holds module-level finishing touches (weight memory layout).
 
     fast = optimize_module(trained)          # the runner's eval/predict
     fast(x) ≈ trained.eval()(x)              # within float32 rounding
+
+``optimize_module`` applies the passes because they can be applied; ``netc.backend.tune.tune_module``
+keeps the -O2 variant (or the unoptimised module) that measures fastest for a batch size, device and
+thread count, and caches that decision (``netc eval`` on the CPU and ``netc profile`` use it).
 """
 
 from __future__ import annotations
