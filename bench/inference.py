@@ -144,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
                 peers = [k for k in PEERS if k in v]
                 netc_k = "netc -O2 (tuned)"
                 vs = min(paired(res, netc_k, k) for k in peers) if peers and netc_k in v else float("nan")
-                ok = netc_k in v and r[netc_k] <= 1.0 and vs <= 1.05
+                # the tuner's "unoptimised" is the unoptimised module itself: no slower by construction
+                same = getattr(v.get(netc_k), "netc_choice", None) == "unoptimised"
+                ok = netc_k in v and (r[netc_k] <= 1.0 or same) and vs <= 1.05
                 misses += not ok
                 cells = " | ".join(f"{r[k]:.3f}" if k in r else "—" for k in cols[1:])
                 print(f"| {name} | {b} | {ms:.2f} | {cells} | {getattr(v.get(netc_k), 'netc_choice', '—')} | "
                       f"{vs:.3f} | {'met' if ok else 'MISSED'} |", flush=True)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}; ratios are paired medians vs unoptimised "
           "(lower is faster); netc / best peer is the paired median against the faster of fx fuse and "
-          "optimize_for_inference; met = netc ≤ 1.0 × unoptimised and ≤ 1.05 × best peer")
+          "optimize_for_inference; met = netc ≤ 1.0 × unoptimised (or its choice is the unoptimised module "
+          "itself) and ≤ 1.05 × best peer")
     return 1 if misses else 0
 
 

@@ -16,7 +16,8 @@ Candidates (each built from the trained module; one that fails to build or to ma
 Each candidate's outputs must equal the unoptimised module's on a random batch of the given size
 within ``TOLERANCE`` (max |Δ| / max |y|). Timing is paired: every round runs every candidate once in
 a shuffled order, and a candidate's score is the median over rounds of its time / unoptimised's
-time in the same round (load that drifts cancels). The decision is keyed by the graph, the input
+time in the same round (load that drifts cancels). The fastest is kept if it beats the unoptimised module by
+more than ``MARGIN``, else the unoptimised module is: never slower than it. The decision is keyed by the graph, the input
 shapes, the device, the thread count and the torch version, and stored as one JSON file per key in
 ``cache_dir`` (the run directory's ``tune/`` when the runner has one), else ``$NETC_CACHE_DIR``,
 else ``~/.cache/netc/tune``.
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 TOLERANCE = 1e-4  # max |Δ| / max |y_unoptimised|: reassociated float32 sums of fused/pre-packed kernels
 CACHE_ENV = "NETC_CACHE_DIR"
+MARGIN = 0.02  # a candidate is kept only when at least 2 % faster than unoptimised (paired median)
 
 
 def default_cache_dir() -> Path:
@@ -245,7 +247,10 @@ def tune_module(module: nn.Module, batch: int = 1, *, inputs: tuple[torch.Tensor
             errors[name] = f"outputs differ by {err:.1e} (relative), over {TOLERANCE}"
     # 2. time them, paired against unoptimised; 3. keep the fastest
     scores = paired_scores(built, inputs, budget_s)
-    chosen = min(scores, key=lambda k: (scores[k], k != "unoptimised"))
+    best = min(scores, key=lambda k: (scores[k], k != "unoptimised"))
+    # a candidate must beat the unoptimised module by more than the timing noise: a model no pass
+    # changes (an RNN) otherwise gets a look-alike chosen on a coin toss
+    chosen = best if scores[best] <= 1.0 - MARGIN else "unoptimised"
     if log is not None:
         log(f"tuned: {chosen} " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1])))
     try:
