@@ -35,9 +35,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import netc
 from equivalence import randomize_batchnorm
 from fusion import interleaved, paired
+
+import netc
 from netc.backend.build import example_inputs
 from netc.backend.tune import TOLERANCE, jit_frozen, relative_error, tune_module
 

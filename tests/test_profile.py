@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from netc.cli import main  # noqa: E402
+from netc.cli import main
 
 
 def test_profile_spec_prints_layers_totals_and_choice(capsys, monkeypatch, tmp_path):

@@ -9,9 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import netc  # noqa: E402
-from equivalence import randomize_batchnorm  # noqa: E402
-from netc.backend import tune  # noqa: E402
+from equivalence import randomize_batchnorm
+
+import netc
+from netc.backend import tune
 
 SPEC = """
 netc: 1

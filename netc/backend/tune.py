@@ -75,8 +75,7 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> nn.Module:
     """Conv2d → oneDNN ``_convolution_pointwise`` on weights pre-packed for ``inputs``' shapes, with a
     following ReLU (``relu``) or add + ReLU (binary ``add`` + ``relu``) fused in. CPU, float32."""
     import torch
-    import torch.fx as fx
-    from torch import nn
+    from torch import fx, nn
     from torch.fx.passes.shape_prop import ShapeProp
 
     gm = fx.symbolic_trace(module)
@@ -297,7 +296,7 @@ def _chosen_class() -> type:
     return Chosen
 
 
-def _Chosen(impl: Any) -> nn.Module:  # noqa: N802  a class made on first use, so importing this needs no torch
+def _Chosen(impl: Any) -> nn.Module:
     global _CHOSEN
     if _CHOSEN is None:
         _CHOSEN = _chosen_class()

@@ -62,7 +62,13 @@ def run_profile(args: argparse.Namespace) -> int:
     from torch.fx.experimental.optimization import fuse
 
     from netc.backend.build import example_inputs
-    from netc.backend.tune import candidates, jit_frozen, paired_scores, relative_error, tune_module
+    from netc.backend.tune import (
+        candidates,
+        jit_frozen,
+        paired_scores,
+        relative_error,
+        tune_module,
+    )
     from netc.runner.cli import _build, _checked, _load_run, _supervised_graph
     from netc.runner.rundir import RunDir
 
