@@ -112,3 +112,19 @@ def test_netc_predict_on_zero_samples_or_a_fifo_is_a_clean_error(tmp_path):
     os.mkfifo(tmp_path / "fifo.npy")
     out = netc("predict", "run", "fifo.npy", "-o", "p.csv")
     assert out.returncode == 1 and "not a regular file" in out.stderr
+
+
+def test_netc_predict_output_paths_are_checked_before_any_work(tmp_path):
+    from netc.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("netc: 1\nname: t\ninput: [64]\nmodel: Dense(10)\ntrain:\n  data: {source: digits, limit: 100}\n"
+                    "  epochs: 1\n  plots: false\n")
+    assert main(["train", str(spec), "--out", str(tmp_path / "run")]) == 0
+    np.save(tmp_path / "x.npy", np.zeros((3, 64)))
+    os.mkfifo(tmp_path / "out.csv")  # nobody reads it: writing would block forever
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "out.csv")]) == 2
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "x.npy")]) == 2
+    assert np.load(tmp_path / "x.npy").shape == (3, 64)  # the input is intact
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "x.npy"), "-o",
+                 str(tmp_path / "no" / "dir" / "p.csv")]) == 2

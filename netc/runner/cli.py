@@ -356,6 +356,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from netc.runner.loop import predict
 
+    if args.output:  # before any work: not one of the inputs, not a FIFO nobody reads, its folder exists
+        from netc.dsl.files import check_output_path
+
+        check_output_path(args.output, tuple(p for p in (args.inputs, args.spec) if p))
     gan_dir = _gan_run(args.run)
     if gan_dir is not None:
         return _predict_gan(gan_dir, args)
