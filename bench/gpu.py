@@ -80,7 +80,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as netc train sets it, be
 os.environ["NETC_DEBUG"] = "1"  # an internal error in netc.cli.main raises here (we keep its traceback)
 
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -88,7 +87,7 @@ sys.path.insert(0, str(ROOT / "bench"))  # runner_overhead's netc side of the lo
 sys.path.insert(0, str(ROOT / "tests"))  # equivalence.randomize_batchnorm, as bench/fusion.py uses it
 
 from equivalence import randomize_batchnorm
-from runner_overhead import TTYSink, netc_block, write_cifar_batches
+from runner_overhead import TTYSink, hand_epoch, netc_block, write_cifar_batches
 
 import netc
 from netc.backend.build import example_inputs
@@ -449,36 +448,13 @@ def hand_block(net: torch.nn.Module, model: torch.nn.Module, init: dict, data, b
                device: torch.device, sink: TTYSink) -> list[float]:
     """The idiomatic device loop: ``epochs`` measured epochs after one warm-up, seconds each (start to start)."""
     model.load_state_dict(init)
-    x, y = data.train.xs[0], data.train.y
-    xv, yv = data.val.xs[0], data.val.y
-    n = len(y)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     starts = []
     for epoch in range(epochs + 2):  # a warm-up, the measured ones, and a closing one (as netc_block)
         starts.append(time.perf_counter())
         if epoch == epochs + 1:
             break
-        net.train()
-        perm = torch.randperm(n, device=device)
-        total = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        for i in range(0, n, batch):
-            idx = perm[i:i + batch]
-            xb, yb = x[idx], y[idx]
-            out = net(xb)
-            loss = F.cross_entropy(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(idx)
-            correct += (out.argmax(1) == yb).sum()
-        net.eval()
-        with torch.no_grad():
-            vout = net(xv)
-            vloss = F.cross_entropy(vout, yv).item()  # reads the device: the epoch's work is done here
-            vacc = (vout.argmax(1) == yv).float().mean().item()
-        print(f"epoch {epoch}  train.loss {total.item() / n:.4f}  train.accuracy {correct.item() / n:.4f}  "
-              f"val.loss {vloss:.4f}  val.accuracy {vacc:.4f}", file=sink)
+        hand_epoch(net, optimizer, data, batch, epoch, sink, device)
     return [b - a for a, b in itertools.pairwise(starts[1:])]
 
 

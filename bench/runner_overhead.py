@@ -134,37 +134,44 @@ def netc_block(model, init, inputs, cfg: TrainConfig, epochs: int, run_dir: Path
             [b - a for a, b in zip(clock.cpu[1:], clock.cpu[2:])])
 
 
+def hand_epoch(net, optimizer, data, batch: int, epoch: int, sink, device=None) -> None:
+    """One epoch of the idiomatic hand-written loop: tensors in memory, a randperm, index slices,
+    zero_grad / backward / step, then a validation pass and one printed line (reading the device)."""
+    x, y = data.train.xs[0], data.train.y
+    xv, yv = data.val.xs[0], data.val.y
+    n = len(y)
+    net.train()
+    perm = torch.randperm(n, device=device)
+    total = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    for i in range(0, n, batch):
+        idx = perm[i:i + batch]
+        xb, yb = x[idx], y[idx]
+        out = net(xb)
+        loss = F.cross_entropy(out, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(idx)
+        correct += (out.argmax(1) == yb).sum()
+    net.eval()
+    with torch.no_grad():
+        vout = net(xv)
+        vloss = F.cross_entropy(vout, yv).item()  # reads the device: the epoch's work is done here
+        vacc = (vout.argmax(1) == yv).float().mean().item()
+    print(f"epoch {epoch}  train.loss {total.item() / n:.4f}  train.accuracy {correct.item() / n:.4f}  "
+          f"val.loss {vloss:.4f}  val.accuracy {vacc:.4f}", file=sink)
+
+
 def hand_block(model, init, data, cfg: TrainConfig, epochs: int, sink: TTYSink) -> tuple[list[float], list[float]]:
     """The hand-written loop: ``epochs`` measured epochs after one warm-up: wall and CPU seconds each."""
     model.load_state_dict(init)
-    x, y = data.train.xs[0], data.train.y
-    xv, yv = data.val.xs[0], data.val.y
-    n, bs = len(y), cfg.batch_size
     lr = float(cfg.optimizer.split("lr=")[1].split(")")[0].split(",")[0])
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     times, cpu = [], []
     for epoch in range(epochs + 1):
         t0, c0 = time.perf_counter(), time.process_time()
-        model.train()
-        perm = torch.randperm(n)
-        total, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            xb, yb = x[idx], y[idx]
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(idx)
-            correct += (out.argmax(1) == yb).sum()
-        model.eval()
-        with torch.no_grad():
-            vout = model(xv)
-            vloss = F.cross_entropy(vout, yv).item()
-            vacc = (vout.argmax(1) == yv).float().mean().item()
-        print(f"epoch {epoch}  train.loss {total.item() / n:.4f}  train.accuracy {correct.item() / n:.4f}  "
-              f"val.loss {vloss:.4f}  val.accuracy {vacc:.4f}", file=sink)
+        hand_epoch(model, optimizer, data, cfg.batch_size, epoch, sink)
         if epoch > 0:
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
