@@ -71,7 +71,7 @@ def _relu(n: Any) -> bool:
             or (n.op == "call_function" and n.target in (torch.relu, torch.relu_, torch.nn.functional.relu)))
 
 
-def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> nn.Module:
+def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool = True) -> nn.Module:
     """Conv2d → oneDNN ``_convolution_pointwise`` on weights pre-packed for ``inputs``' shapes, with a
     following ReLU (``relu``) or add + ReLU (binary ``add`` + ``relu``) fused in. CPU, float32."""
     import torch
@@ -98,7 +98,7 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> nn.Module:
             b = g.get_attr(f"_netc_b{k}") if c.bias is not None else None
         users, last, new = list(n.users), n, None
         add = users[0] if len(users) == 1 else None
-        if (add is not None and add.op == "call_function" and add.target in (operator.add, torch.add)
+        if (fuse_add and add is not None and add.op == "call_function" and add.target in (operator.add, torch.add)
                 and len(add.args) == 2 and not add.kwargs and len(add.users) == 1 and _relu(next(iter(add.users)))):
             other = add.args[1] if add.args[0] is n else add.args[0]
             relu = next(iter(add.users))
