@@ -1,4 +1,4 @@
-"""netc eval / predict run the optimised inference graph by default, with the training graph's outputs."""
+"""netc eval / predict run the optimised (tuned) inference graph by default, with the training graph's outputs."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def test_predict_and_eval_optimised_equal_unoptimised(tmp_path):
     for name, extra in (("opt.npy", []), ("plain.npy", ["--no-optimize"])):
         out = netc("predict", "run", "x.npy", "-o", name, *extra, cwd=tmp_path)
         assert out.returncode == 0, out.stderr
+    # predict keeps the tuner's measured choice, cached in the run directory (netc.backend.tune)
+    decisions = list((tmp_path / "run" / "tune").glob("*.json"))
+    assert len(decisions) == 1, decisions
     a, b = np.load(tmp_path / "opt.npy"), np.load(tmp_path / "plain.npy")
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # float32 BatchNorm folding tolerance
     e1 = netc("eval", "run", cwd=tmp_path)

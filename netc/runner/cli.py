@@ -366,7 +366,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.inputs is None:
         raise UsageError("netc predict needs an INPUTS file", hint="e.g. netc predict runs/x samples.npy -o preds.csv")
     model, inputs, cfg, preprocess = _load_run(args.run, args.spec, None, args.device,
-                                               optimize=not getattr(args, "no_optimize", False))
+                                               optimize="tune" if not getattr(args, "no_optimize", False) else False)
     xs = tuple(torch.from_numpy(a) for a in read_inputs(args.inputs, inputs))
     out = predict(model, xs, batch_size=cfg.eval_batch_size, preprocess=preprocess).cpu()
     task = (preprocess or {}).get("task", "classification")
