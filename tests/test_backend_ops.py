@@ -97,11 +97,19 @@ CASES: dict[str, list[str]] = {
         "input: [T, 8]\nmodel: MultiHeadAttention(4, dropout=0.1) → SeqPool(first)",
         # cross-attention: queries from q, keys and values from a sequence of another length
         "input: {q: [T, 8], mem: [3, 8]}\nmodel:\n  a: q → MultiHeadAttention(2, kv=mem)",
+        "input: [T, 8]\nmodel: MultiHeadAttention(2, causal=true)",
+        # key-padding mask from the token ids of the attended sequence, with and without causality
+        "input: {ids: {shape: [5], dtype: int64}}\nmodel: Embedding(9, 8) → MultiHeadAttention(2, ids=ids, pad_id=1)",
+        "input: {q: [T, 8], mem: [3, 8], ids: {shape: [3], dtype: int64}}\nmodel:\n"
+        "  a: q → MultiHeadAttention(2, kv=mem, ids=ids, causal=true)",
     ],
     "ScaledDotProductAttention": [
         "input: [T, 24]\nmodel: ScaledDotProductAttention(2)",                   # packed q/k/v (N, T, 3·D)
         "input: [T, 6]\nmodel: Dense(24) → ScaledDotProductAttention(4) → SeqPool(last)",
         "input: {q: [T, 8], mem: [3, 16]}\nmodel:\n  a: q → ScaledDotProductAttention(2, kv=mem)",  # packed k/v
+        "input: [T, 24]\nmodel: ScaledDotProductAttention(2, causal=true)",
+        "input: {x: [5, 24], ids: {shape: [5], dtype: int64}}\nmodel:\n"
+        "  a: x → ScaledDotProductAttention(2, ids=ids, pad_id=3, causal=true)",
     ],
     "InplaceActivation": [
         "input: [3, 6, 6]\nmodel: Conv2D(4, 3) → InplaceActivation(relu)",
@@ -137,10 +145,14 @@ CASES: dict[str, list[str]] = {
     "TransformerEncoder": [
         "input: [T, 8]\nmodel: TransformerEncoder(2, 2, ff=16)",
         "input: [T, 8]\nmodel: TransformerEncoder(1, 4, ff=12, dropout=0.0, activation=gelu, norm_first=true)",
+        "input: [T, 8]\nmodel: TransformerEncoder(2, 2, ff=16, causal=true)",
+        "input: {ids: {shape: [6], dtype: int64}}\nmodel: Embedding(7, 8) → TransformerEncoder(1, 2, ff=8, ids=ids)",
     ],
     "TransformerEncoderLayer": [
         "input: [T, 8]\nmodel: TransformerEncoderLayer(2, ff=16)",
         "input: [T, 8]\nmodel: TransformerEncoderLayer(4, ff=8, activation=gelu, norm_first=true)",
+        "input: {ids: {shape: [6], dtype: int64}}\nmodel: Embedding(7, 8) → TransformerEncoderLayer(2, ff=8, "
+        "causal=true, ids=ids, pad_id=2)",
     ],
 }
 

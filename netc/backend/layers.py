@@ -42,3 +42,18 @@ def last_bidirectional(y: torch.Tensor) -> torch.Tensor:
     """
     h = y.size(-1) // 2
     return torch.cat([y[:, -1, :h], y[:, 0, h:]], dim=-1)
+
+
+def causal_mask(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Boolean (T, S) mask for queries q (N, T, ·) and keys k (N, S, ·): True above the diagonal, where a
+    query would see a later position (torch's attn_mask convention: True is not attended)."""
+    return torch.ones(q.size(1), k.size(1), dtype=torch.bool, device=q.device).triu(1)
+
+
+def attend_mask(ids: torch.Tensor, pad_id: int, q: torch.Tensor, causal: bool) -> torch.Tensor:
+    """Boolean (N, 1, T, S) mask for scaled_dot_product_attention (True is attended): keys whose id is
+    ``pad_id`` are left out, and later positions too when ``causal``."""
+    keep = ids.ne(pad_id)[:, None, None, :]
+    if causal:
+        keep = keep & ~causal_mask(q, ids.unsqueeze(-1))
+    return keep

@@ -470,9 +470,15 @@ class Elaborator:
         types = [self.types.get(t) for t in inputs]
         if any(t is None for t in types):
             raise _Failed  # an upstream node already failed and was reported
-        for t in types:
-            if t.dtype != op.input_dtype and op.arity != "many":
-                if op.input_dtype == "int64":
+        # the dtype each input must have: the op's, or a ref argument's own (attention's padding ids are int64)
+        wanted = [op.input_dtype] * len(types)
+        if op.arity != "many":
+            given = [a for a in op.args if a.kind == "ref" and vals[a.name] is not None]
+            for k, a in enumerate(given, start=len(types) - len(given)):
+                wanted[k] = a.dtype or op.input_dtype
+        for t, want in zip(types, wanted):
+            if t.dtype != want and op.arity != "many":
+                if want == "int64":
                     self.error("shape", f"{op.name} expects integer ids, got {t.dtype} input {fmt_shape(t.shape)}",
                                c.span, "declare the input as {shape: [T], dtype: int64}")
                 else:

@@ -34,6 +34,7 @@ class Arg:
     max: float | None = None
     choices: tuple[str, ...] | None = None
     nullable: bool = False  # ``None`` is a legal value (e.g. "same as input")
+    dtype: str | None = None  # for a "ref": the dtype the named tensor must have (None: the op's input_dtype)
 
     @property
     def required(self) -> bool:
@@ -137,10 +138,20 @@ class OpDef:
     prefers_channels_last: bool = False  # runs faster on an NHWC input (channels_last converts its input)
     keeps_layout: bool = False  # a channels-last input gives a channels-last output (torch keeps the memory format)
     seq_len_arg: str | None = None  # argument capping the sequence length (T) the op accepts
+    # bool argument that restricts attention to earlier positions; set on every op that attends across
+    # positions, so a language-model check can ask any node whether it sees future tokens (:meth:`is_causal`)
+    causal_arg: str | None = None
     id_range_arg: str | None = None  # argument bounding the integer ids the op reads (ids < its value)
     # elements per sample the op holds beside its output while it runs (attention score matrices, a recurrent
     # layer's per-step states); training keeps them for the backward pass (compiler/resources.py counts them)
     scratch: CountRule | None = None
+
+    def is_causal(self, args: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> bool | None:
+        """Whether a node with these arguments (a mapping, or an IR node's ``args`` pairs) attends only to
+        earlier positions; None for an op without a causal switch."""
+        if self.causal_arg is None:
+            return None
+        return bool(dict(args).get(self.causal_arg, self.arg(self.causal_arg).default))
 
     def arg(self, name: str) -> Arg | None:
         """The declared argument ``name``, or None."""

@@ -19,14 +19,40 @@ def _heads_ok(name: str, d: int, heads: int) -> None:
                          hint=f"use a head count that divides {d}, or project to a multiple of {heads} with Dense")
 
 
+def _ids(name: str, ins: list[Shape], keys: Shape) -> int | None:
+    """Index of the padding-ids input (N, S) among ``ins`` (the only 2-D one), checked against the keys."""
+    at = [k for k, s in enumerate(ins) if len(s) == 2]
+    if not at:
+        return None
+    ids = ins[at[0]]
+    if isinstance(ids[1], int) and isinstance(keys[1], int) and ids[1] != keys[1]:
+        raise ShapeError(f"{name}: padding ids {fmt_shape(ids)} do not match the {keys[1]} attended positions",
+                         hint="name the token ids of the attended sequence (keys/values), e.g. ids=in")
+    return at[0]
+
+
+def _masks(a: A, ins: list[Shape], causal_kw: str, pad_kw: str, keys: str) -> tuple[str, tuple[str, ...]]:
+    """Extra forward keywords for the causal and the key-padding masks, and the helpers they use."""
+    text, helpers = "", ()
+    if a.causal:
+        text += f", {causal_kw}=causal_mask({{x}}, {keys})"
+        helpers = ("causal_mask",)
+    ids = _ids("", ins, ins[0])
+    if ids is not None:
+        text += f", {pad_kw}={{x{ids}}}.eq({a.pad_id})"
+    return text, helpers
+
+
 def _mha_infer(a: A, ins: list[Shape]) -> Shape:
     d = _seq("MultiHeadAttention", ins[0])
     _heads_ok("MultiHeadAttention", d, a.heads)
-    if len(ins) > 1:
-        kd = _seq("MultiHeadAttention key/value", ins[1])
+    seqs = [s for s in ins[1:] if len(s) != 2]
+    if seqs:
+        kd = _seq("MultiHeadAttention key/value", seqs[0])
         if kd != d:
             raise ShapeError(f"MultiHeadAttention: query dim {d} and key/value dim {kd} differ",
                              hint=f"project the key/value sequence with Dense({d})")
+    _ids("MultiHeadAttention", ins, (seqs or ins)[0])
     return ins[0]
 
 
@@ -34,25 +60,38 @@ def _mha_lower(a: A, ins: list[Shape], out: Shape):
     kw = {"batch_first": True}
     if a.dropout:
         kw["dropout"] = a.dropout
-    kv = "{x1}" if len(ins) > 1 else "{x}"
-    return L("nn.MultiheadAttention", ins[0][2], a.heads,
-             forward="{m}({x}, " + kv + ", " + kv + ", need_weights=False)[0]", **kw)
+    kv = "{x1}" if len(ins) > 1 and len(ins[1]) == 3 else "{x}"
+    masks, helpers = _masks(a, ins, "attn_mask", "key_padding_mask", kv)
+    return L("nn.MultiheadAttention", ins[0][2], a.heads, helpers=helpers,
+             forward="{m}({x}, " + kv + ", " + kv + ", need_weights=False" + masks + ")[0]", **kw)
 
 
 def _mha_macs(a: A, ins: list[Shape], out: Shape) -> int:
     d, t = ins[0][2], concrete(ins[0][1])
-    s = concrete(ins[1][1]) if len(ins) > 1 else t
+    s = concrete(ins[-1][1])  # the keys' length: key/value sequence, padding ids or the queries themselves
     return t * d * d * 2 + s * d * d * 2 + 2 * t * s * d
+
+
+def _causal(default: bool = False) -> Arg:
+    return Arg("causal", "bool", default, doc="each position attends only to itself and earlier positions "
+                                             "(language models, decoders)")
+
+
+def _pad_args(ref: str = "ids", of: str = "the attended (key/value) sequence") -> list[Arg]:
+    return [Arg(ref, "ref", None, doc=f"name of the token ids (N, S) of {of}: positions holding pad_id are "
+                                      "not attended to", nullable=True, dtype="int64"),
+            Arg("pad_id", "int", 0, doc=f"the padding id in `{ref}`", min=0)]
 
 
 op("MultiHeadAttention", "Multi-head scaled dot-product attention; self-attention, or cross-attention with kv=name.",
    [Arg("heads", "int", doc="attention heads (must divide the model dimension)", min=1),
     Arg("kv", "ref", None, doc="name of the key/value sequence for cross-attention", nullable=True),
-    Arg("dropout", "float", 0.0, doc="dropout on attention weights", min=0.0, max=1.0)],
+    Arg("dropout", "float", 0.0, doc="dropout on attention weights", min=0.0, max=1.0),
+    _causal(), *_pad_args()],
    infer=_mha_infer, lower=_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
-   macs=_mha_macs, category="attention", dropout_arg="dropout",
+   macs=_mha_macs, category="attention", dropout_arg="dropout", causal_arg="causal",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[-1][1]),
-   example="a: LayerNorm → MultiHeadAttention(4)")
+   example="a: LayerNorm → MultiHeadAttention(4, causal=true)")
 
 
 def scores(heads: int, t: object, s: object, layers: int = 1) -> int:
@@ -72,6 +111,7 @@ def _enc_args(with_layers: bool) -> list[Arg]:
         Arg("dropout", "float", 0.1, doc="dropout inside the layer", min=0.0, max=1.0),
         Arg("activation", "str", "relu", doc="feed-forward activation", choices=("relu", "gelu")),
         Arg("norm_first", "bool", False, doc="pre-norm (LayerNorm before attention and feed-forward)"),
+        _causal(), *_pad_args(of="the input sequence"),
     ]
 
 
@@ -79,17 +119,36 @@ def _enc_infer(name: str):
     def infer(a: A, ins: list[Shape]) -> Shape:
         d = _seq(name, ins[0])
         _heads_ok(name, d, a.heads)
+        _ids(name, ins, ins[0])
         return ins[0]
     return infer
 
 
-def _layer_lowering(a: A, d: int):
+def _layer_lowering(a: A, d: int, module: str = "nn.TransformerEncoderLayer", forward: str = "{m}({x})",
+                    helpers: tuple[str, ...] = ()):
     kw = {"dim_feedforward": a.ff, "dropout": a.dropout, "batch_first": True}
     if a.activation != "relu":
         kw["activation"] = a.activation
     if a.norm_first:
         kw["norm_first"] = True
-    return L("nn.TransformerEncoderLayer", d, a.heads, **kw)
+    return L(module, d, a.heads, forward=forward, helpers=helpers, **kw)
+
+
+def _enc_forward(a: A, ins: list[Shape], mask_kw: str) -> tuple[str, tuple[str, ...]]:
+    """``{m}(x, <mask_kw>=causal_mask(x, x), src_key_padding_mask=ids.eq(0), is_causal=True)``."""
+    masks, helpers = _masks(a, ins, mask_kw, "src_key_padding_mask", "{x}")
+    return "{m}({x}" + masks + (", is_causal=True" if a.causal else "") + ")", helpers
+
+
+def _enc_layer_lower(a: A, ins: list[Shape], out: Shape):
+    forward, helpers = _enc_forward(a, ins, "src_mask")
+    return _layer_lowering(a, ins[0][2], forward=forward, helpers=helpers)
+
+
+def _enc_lower(a: A, ins: list[Shape], out: Shape):
+    forward, helpers = _enc_forward(a, ins, "mask")
+    return L("nn.TransformerEncoder", _layer_lowering(a, ins[0][2]), a.layers, enable_nested_tensor=False,
+             forward=forward, helpers=helpers)
 
 
 def _enc_macs(a: A, ins: list[Shape], out: Shape) -> int:
@@ -99,15 +158,15 @@ def _enc_macs(a: A, ins: list[Shape], out: Shape) -> int:
 
 op("TransformerEncoderLayer", "One Transformer encoder layer (self-attention + feed-forward, residuals, LayerNorm).",
    _enc_args(False), infer=_enc_infer("TransformerEncoderLayer"),
-   lower=lambda a, ins, out: _layer_lowering(a, ins[0][2]),
+   lower=_enc_layer_lower,
    params=lambda a, ins: _layer_params(ins[0][2], a.ff), macs=_enc_macs, category="attention",
-   dropout_arg="dropout", scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]), example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
+   dropout_arg="dropout", causal_arg="causal", scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]), example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
 op("TransformerEncoder", "A stack of `layers` Transformer encoder layers over (N, T, D).",
    _enc_args(True), infer=_enc_infer("TransformerEncoder"),
-   lower=lambda a, ins, out: L("nn.TransformerEncoder", _layer_lowering(a, ins[0][2]), a.layers,
-                               enable_nested_tensor=False),
+   lower=_enc_lower,
    params=lambda a, ins: a.layers * _layer_params(ins[0][2], a.ff),
    macs=lambda a, ins, out: a.layers * _enc_macs(a, ins, out), category="attention", dropout_arg="dropout",
+   causal_arg="causal",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers),
    example="Dense(64) → PositionalEncoding → TransformerEncoder(2, 4, ff=128) → SeqPool(mean) → Dense(10)")
 

@@ -56,6 +56,8 @@ op("ChannelsLast", "Store an image batch channels-last (NHWC) in memory; values 
 
 
 def _sdpa_infer(a: A, ins: list[Shape]) -> Shape:
+    ids = [x for x in ins[1:] if len(x) == 2]  # padding ids (N, S) of the keys
+    ins = [x for x in ins if len(x) != 2 or x is ins[0]]
     if len(ins) == 1:  # packed (N, T, 3D)
         s = ins[0]
         if len(s) != 3 or not isinstance(s[2], int) or s[2] % 3:
@@ -70,6 +72,10 @@ def _sdpa_infer(a: A, ins: list[Shape]) -> Shape:
         d = s[2]
     if d % a.heads:
         raise ShapeError(f"ScaledDotProductAttention: model dimension {d} is not divisible by heads={a.heads}")
+    keys = ins[-1][1]
+    if ids and isinstance(ids[0][1], int) and isinstance(keys, int) and ids[0][1] != keys:
+        raise ShapeError(f"ScaledDotProductAttention: padding ids {fmt_shape(ids[0])} do not match the {keys} keys",
+                         hint="name the token ids of the key/value sequence")
     return (*s[:2], d)
 
 
@@ -79,9 +85,17 @@ def _sdpa_lower(a: A, ins: list[Shape], out: Shape):
     def heads(x: str, k: int) -> str:  # part k of a packed tensor as (N, heads, T, D/heads): views only
         return f"{x}[..., {k * d}:{(k + 1) * d}].unflatten(-1, ({h}, {d // h})).transpose(1, 2)"
 
-    q, k, v = (heads("{x}", 0), heads("{x}", 1), heads("{x}", 2)) if len(ins) == 1 else \
+    packed = len(ins) == 1 or len(ins[1]) == 2
+    q, k, v = (heads("{x}", 0), heads("{x}", 1), heads("{x}", 2)) if packed else \
         (heads("{x0}", 0), heads("{x1}", 0), heads("{x1}", 1))
-    return L(None, forward=f"nn.functional.scaled_dot_product_attention({q}, {k}, {v}).transpose(1, 2).flatten(2)")
+    ids = [k for k, x in enumerate(ins) if k and len(x) == 2]
+    mask, helpers = "", ()
+    if ids:  # the fused kernel takes one mask: padding and causality combined (True is attended)
+        mask, helpers = f", attn_mask=attend_mask({{x{ids[0]}}}, {a.pad_id}, {{x}}, {a.causal})", ("attend_mask",)
+    elif a.causal:
+        mask = ", is_causal=True"
+    return L(None, forward=f"nn.functional.scaled_dot_product_attention({q}, {k}, {v}{mask})"
+                           ".transpose(1, 2).flatten(2)", helpers=helpers)
 
 
 def _sdpa_macs(a: A, ins: list[Shape], out: Shape) -> int:
@@ -95,8 +109,12 @@ op("ScaledDotProductAttention",
    "queries (N, T, D) plus keys/values packed as (N, S, 2·D); no attention dropout (what fuse_attention "
    "makes of MultiHeadAttention at inference).",
    [Arg("heads", "int", doc="attention heads (must divide the model dimension)", min=1),
-    Arg("kv", "ref", None, doc="name of the packed key/value sequence for cross-attention", nullable=True)],
-   infer=_sdpa_infer, lower=_sdpa_lower, macs=_sdpa_macs, category="attention",
+    Arg("kv", "ref", None, doc="name of the packed key/value sequence for cross-attention", nullable=True),
+    Arg("causal", "bool", False, doc="each position attends only to itself and earlier positions"),
+    Arg("ids", "ref", None, doc="name of the token ids (N, S) of the keys: positions holding pad_id are not "
+                                "attended to", nullable=True, dtype="int64"),
+    Arg("pad_id", "int", 0, doc="the padding id in `ids`", min=0)],
+   infer=_sdpa_infer, lower=_sdpa_lower, macs=_sdpa_macs, category="attention", causal_arg="causal",
    scratch=lambda a, ins: concrete(ins[0][1]) * concrete(ins[-1][1]) * a.heads,  # score matrices (math kernel)
    example="Dense(192) → ScaledDotProductAttention(4) → Dense(64)")
 

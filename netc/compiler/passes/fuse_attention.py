@@ -6,7 +6,8 @@
     a_sdpa = ScaledDotProductAttention(heads)(a_qkv)  # nn.functional.scaled_dot_product_attention
     a      = Dense(D)(a_sdpa)                       # the output projection, named like the original
 
-(cross-attention ``kv=mem``: ``a_q = Dense(D)(x)``, ``a_kv = Dense(2·D)(mem)``). The weights
+(cross-attention ``kv=mem``: ``a_q = Dense(D)(x)``, ``a_kv = Dense(2·D)(mem)``). A causal
+attention stays causal and padding ids stay an input of the fused node (``causal``, ``ids``). The weights
 are nn.MultiheadAttention's own: its packed ``in_proj_weight`` is already the merged q/k/v
 matrix, so the merged projection costs nothing; :func:`attention_weights` splits the
 module's state into the new Dense layers. nn.MultiheadAttention's own inference fast path
@@ -32,13 +33,19 @@ def fuse_attention(graph: Graph) -> Graph:
         if n.op != "MultiHeadAttention":
             continue
         d = n.type.shape[2]
-        if len(n.inputs) == 1:
-            proj = [_dense(n, "qkv", fresh_name(taken, f"{n.name}_qkv"), 3 * d, n.inputs, types)]
+        # inputs: queries, then the key/value sequence (N, S, D) if any, then the padding ids (N, S) if any
+        seqs = tuple(i for i in n.inputs if len(types[i].shape) == 3)
+        ids = tuple(i for i in n.inputs[1:] if len(types[i].shape) == 2)
+        if len(seqs) == 1:
+            proj = [_dense(n, "qkv", fresh_name(taken, f"{n.name}_qkv"), 3 * d, seqs, types)]
         else:
-            proj = [_dense(n, "q", fresh_name(taken, f"{n.name}_q"), d, n.inputs[:1], types),
-                    _dense(n, "kv", fresh_name(taken, f"{n.name}_kv"), 2 * d, n.inputs[1:], types)]
+            proj = [_dense(n, "q", fresh_name(taken, f"{n.name}_q"), d, seqs[:1], types),
+                    _dense(n, "kv", fresh_name(taken, f"{n.name}_kv"), 2 * d, seqs[1:], types)]
+        # the masks go with the attention: causality as an argument, the padding ids as an input
+        args = (("heads", n.arg("heads")),) + ((("causal", True),) if n.arg("causal") else ()) \
+            + ((("pad_id", n.arg("pad_id", 0)),) if ids else ())
         sdpa = make_node("ScaledDotProductAttention", fresh_name(taken, f"{n.name}_sdpa"),
-                         (("heads", n.arg("heads")),), tuple(p.name for p in proj), types, like=n)
+                         args, tuple(p.name for p in proj) + ids, types, like=n)
         types[sdpa.name] = sdpa.type
         out[n.name] = [*proj, sdpa, _dense(n, "out", n.name, d, (sdpa.name,), types)]
     return splice(graph, out) if out else graph
