@@ -89,8 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     _param_flag(s)
     _resource_flags(s)
 
-    sub.add_parser("ops", help="list every op with its arguments").add_argument(
-        "--format", choices=["text", "json"], default="text")
+    o = sub.add_parser("ops", help="list every op with its arguments (--training: the train: vocabulary)")
+    o.add_argument("--format", choices=["text", "json"], default="text")
+    o.add_argument("--training", action="store_true",
+                   help="list losses, optimizers, schedules, metrics, data sources and augmentations instead")
     sc = sub.add_parser("schema", help="print the JSON Schema of spec files")
     sc.add_argument("-o", "--output", default=None, help="write to a file instead of stdout")
 
@@ -187,7 +189,7 @@ EXAMPLES: dict[str, list[str]] = {
     "check": ["netc check examples/*.yaml", "netc check spec.yaml --format json   # for editors and CI"],
     "summary": ["netc summary examples/cifar10_cnn.yaml", "netc summary specs/resnet18.yaml --param classes=10 "
                 "--batch-size 32 --format json"],
-    "ops": ["netc ops", "netc ops --format json"],
+    "ops": ["netc ops", "netc ops --format json", "netc ops --training   # losses, optimizers, schedules, metrics..."],
     "schema": ["netc schema -o models/netc.schema.json"],
     "compile": ["netc compile examples/digits_cnn.yaml -o cnn.py", "netc compile spec.yaml --format onnx -o model.onnx"],
     "graph": ["netc graph examples/digits_resnet.yaml", "netc graph examples/digits_resnet.yaml -o resnet.svg"],
@@ -300,6 +302,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_ops(args: argparse.Namespace) -> int:
     from netc.compiler.registry import REGISTRY
 
+    if args.training:
+        return _training_ops(args.format)
     ops = REGISTRY.all()
     if args.format == "json":
         print(json.dumps([{"name": o.name, "signature": o.signature(), "doc": o.doc, "category": o.category,
@@ -318,6 +322,26 @@ def cmd_ops(args: argparse.Namespace) -> int:
         print(f"  {o.signature()}{alias}\n      {o.doc}")
         for a in o.args:
             print(f"      {a.name:<17} {a.kind:<10} {a.doc}")
+    return EXIT_OK
+
+
+def _training_ops(fmt: str) -> int:
+    """``netc ops --training``: the train: vocabulary, from the tables docs/training.md is generated from."""
+    from netc.compiler.train.reference import vocabulary
+
+    entries = vocabulary()
+    if fmt == "json":
+        print(json.dumps(entries, indent=2))
+        return EXIT_OK
+    table = None
+    for e in entries:
+        if e["table"] != table:
+            table = e["table"]
+            print(f"\ntrain.{table}:" if table != "source" else "\ntrain.data (sources):")
+        print(f"  {e['signature']}\n      {e['doc']}")
+        for a in e["args"] if table != "augment" else []:
+            print(f"      {a['name']:<17} {a['kind']:<10} {a['doc']}")
+    print("\nEvery key of train:, with defaults and examples: docs/training.md")
     return EXIT_OK
 
 

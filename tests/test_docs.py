@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from netc.compiler.check import check_text
 
-DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md", ROOT / "docs" / "tuning.md"]
+DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md", ROOT / "docs" / "tuning.md", ROOT / "docs" / "training.md"]
 BLOCKS = [(p.name, i, m.group(1)) for p in DOCS if p.exists()
           for i, m in enumerate(re.finditer(r"```yaml\n(.*?)```", p.read_text(encoding="utf-8"), re.S))
           if re.search(r"^netc: 1", m.group(1), re.M)]

@@ -25,24 +25,44 @@ class Source:
     series: bool = False  # 1-D series cut into windows, split chronologically
     normalize: str = "standard"  # default of train.normalize
     example: str = ""  # example path for hints
+    layout: str = ""  # the files it reads, for docs/training.md
+    classes: int | None = None  # number of classes when fixed by the data set (static loss/head checks)
 
 
 SOURCES: dict[str, Source] = {s.name: s for s in [
-    Source("digits", "8x8 handwritten digits from scikit-learn (1797 samples, 10 classes, embedded)"),
+    Source("digits", "8x8 handwritten digits from scikit-learn (1797 samples, 10 classes, embedded)",
+           layout="embedded in the package (netc/data/digits.npz): 1797 images (1, 8, 8) of pixel counts "
+                  "0-16, class ids 0-9", classes=10),
     Source("sunspots", "yearly sunspot activity 1700-2008 from statsmodels (forecasting, embedded)",
-           task="regression", series=True),
+           task="regression", series=True,
+           layout="embedded in the package (netc/data/sunspots.npz): 309 yearly values, cut into windows "
+                  "of `window` steps, each predicting the next `horizon` values"),
     Source("co2", "weekly Mauna Loa CO2 1958-2001 from statsmodels, gaps interpolated (forecasting, embedded)",
-           task="regression", series=True),
+           task="regression", series=True,
+           layout="embedded in the package (netc/data/co2.npz): 2284 weekly values, cut into windows like "
+                  "sunspots"),
     Source("idx", "MNIST-style IDX files (train-images-idx3-ubyte[.gz] etc.)", needs_path=True,
-           normalize="minmax", example="data/mnist"),
+           normalize="minmax", example="data/mnist",
+           layout="a directory with train-images-idx3-ubyte and train-labels-idx1-ubyte (optionally .gz), "
+                  "plus t10k-images/t10k-labels for the test set; or the path of one train-images file"),
     Source("cifar10", "CIFAR-10 python batches (data_batch_1..5, test_batch)", needs_path=True,
-           normalize="minmax", example="data/cifar-10-batches-py"),
+           normalize="minmax", example="data/cifar-10-batches-py",
+           layout="the extracted cifar-10-batches-py directory: data_batch_1..5, test_batch, batches.meta "
+                  "(class names); read with a restricted unpickler (plain arrays only)"),
     Source("npz", "numpy .npz with arrays x and y (names configurable)", task="any", needs_path=True,
-           example="data/train.npz"),
+           example="data/train.npz",
+           layout="one file written by np.savez(path, x=..., y=...): inputs x (one sample per row, any "
+                  "shape that reshapes to the declared input) and targets y; several model inputs: one "
+                  "array per input name; object arrays are refused (they would unpickle)"),
     Source("csv", "CSV with a header row: numeric feature columns and a label column", task="any",
-           needs_path=True, example="data/train.csv"),
+           needs_path=True, example="data/train.csv",
+           layout="UTF-8 text (optionally .gz) with a header row; numeric feature columns and one label "
+                  "column (numbers: regression or class ids; words: class names)"),
     Source("folder", "image folders, one subfolder per class (PNG/JPEG, resized to the declared input)",
-           needs_path=True, normalize="minmax", example="data/images"),
+           needs_path=True, normalize="minmax", example="data/images",
+           layout="path/<class>/*.png|jpg|jpeg|bmp|gif|webp, one subfolder per class (sorted names are "
+                  "the class ids); images converted to the declared channels (1: grayscale, 3: RGB) "
+                  "and resized to its height and width"),
 ]}
 
 
