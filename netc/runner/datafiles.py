@@ -23,7 +23,8 @@ from netc.diagnostics import DataError
 BYTES_KEY, PIXELS_KEY = "train.data.max_bytes", "train.data.max_pixels"
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """A byte count as '1.5 GiB' (three significant digits)."""
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
@@ -32,7 +33,7 @@ def _size(n: int) -> str:
 
 def too_large(path: Path | str, what: str, limit: int) -> DataError:
     """The error for data past ``train.data.max_bytes``."""
-    return DataError(f"{path}: {what} more than {_size(limit)}, the limit on data read into memory ({BYTES_KEY})",
+    return DataError(f"{path}: {what} more than {size_text(limit)}, the limit on data read into memory ({BYTES_KEY})",
                      hint=f"raise it with --set {BYTES_KEY}=N if the machine has the memory, or use a "
                           "smaller file (train.data.limit reads fewer samples)")
 
