@@ -116,6 +116,25 @@ def _prepare_run_dir(args: argparse.Namespace, run_dir: Path) -> str | None:
     return args.resume
 
 
+def numbered_run_dir(base: Path, force: bool = False) -> Path:
+    """``runs/NAME`` when it is free (or forced), else the first free ``runs/NAME-2``, ``runs/NAME-3``, ...
+
+    Under a torchrun restart the job's own directory is the one it continues.
+    """
+    from netc.runner import distributed
+    from netc.runner.rundir import RunDir
+
+    if force:
+        return base
+    job = distributed.job_id() if distributed.restart_count() else None
+    for k in range(1, 100_000):
+        cand = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        rd = RunDir(cand)
+        if rd.is_empty() or (job is not None and rd.read("run_json").get("job") == job):
+            return cand
+    raise UsageError(f"no free run directory next to {base}", hint="pick --out DIR, or remove old runs")
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``netc train FILE [--set k=v] [--out DIR] [--resume DIR] [--device D] [--force] [--nproc-per-node N ...]``."""
     passive_omp_wait()  # before torch is imported
@@ -139,7 +158,9 @@ def run_train(args: argparse.Namespace) -> int:
     dist = distributed.init(resolve_device(cfg.device))  # one process, or a torchrun worker joining its group
     # 2. the run directory, locked by rank 0 for this run alone: fresh, forced, the one being resumed, or
     #    (after a torchrun restart) the job's own
-    run_dir = Path(args.out or args.resume or Path("runs") / program.name)
+    given = args.out or args.resume
+    run_dir = Path(given) if given else dist.from_main(lambda: numbered_run_dir(Path("runs") / program.name,
+                                                                                 bool(args.force)))
     from netc.runner.rundir import RunDir
 
     with contextlib.ExitStack() as held:
@@ -190,8 +211,10 @@ def _train(program, graph, cfg, dist, run_dir: Path, resume, write_run_files) ->
         distributed.teardown()
         return EXIT_OK
     model = _build(program)
+    init_span = train_spans(program.source, program.file).get("train.init_from:key")
     with dist.peers_lost():
-        result = fit(model, inputs_of(graph), cfg, run_dir, resume=resume, on_start=write_run_files)
+        result = fit(model, inputs_of(graph), cfg, run_dir, resume=resume, on_start=write_run_files,
+                     init_span=init_span)
     if dist.main:
         print(f"run saved in {run_dir} (best epoch {result.best_epoch}, {result.monitor} {result.best_value:.4g})"
               if result.best_value is not None else f"run saved in {run_dir}", file=sys.stderr)
@@ -311,8 +334,12 @@ def format_eval(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]]):
-    """Raw model inputs from .npy / .npz / .csv, shaped as declared (one array per model input)."""
+def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data: Any = None):
+    """Raw model inputs from .npy / .npz / .csv, shaped as declared (one array per model input).
+
+    ``data`` (the run's ``train.data``) makes the training file's format welcome: an .npz's ``x_key``
+    array, a CSV's feature columns (its label column dropped).
+    """
     import numpy as np
 
     from netc.diagnostics import DataError
@@ -329,10 +356,11 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]]):
         datafiles.check_zip_members(p)
         with np.load(p, allow_pickle=False) as z:
             arrays = {n: z[n] for n, _, _ in inputs if n in z.files}
-            if len(inputs) == 1 and not arrays and "x" in z.files:
-                arrays = {inputs[0][0]: z["x"]}
+            x_key = getattr(data, "x_key", None) or "x"
+            if len(inputs) == 1 and not arrays and x_key in z.files:
+                arrays = {inputs[0][0]: z[x_key]}
     elif p.suffix == ".csv":
-        arrays = {inputs[0][0]: np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2)}
+        arrays = {inputs[0][0]: _csv_features(p, data)}
     else:
         raise DataError(f"{path}: unsupported inputs format {p.suffix!r}", hint="use .npy, .npz or .csv")
     missing = [n for n, _, _ in inputs if n not in arrays]
@@ -346,6 +374,47 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]]):
         a = _fit_shape(np.asarray(arrays[name]), tuple(shape), name, str(p))
         out.append(a.astype(np.int64 if dtype == "int64" else np.float32))
     return out
+
+
+def _csv_features(p: Path, data: Any):
+    """The feature columns of a CSV of samples: the training CSV's features, without its label column."""
+    import csv
+
+    import numpy as np
+
+    from netc.diagnostics import DataError
+
+    try:
+        with p.open(encoding="utf-8", newline="") as f:
+            header = [h.strip() for h in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 text with a header row") from None
+    cols = list(range(len(header)))
+    features = getattr(data, "features", None)
+    label = getattr(data, "label", None) or _training_label(data)
+    if features and all(c in header for c in features):
+        cols = [header.index(c) for c in features]
+    elif label in header:
+        cols = [i for i, h in enumerate(header) if h != label]
+    try:
+        return np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2, usecols=cols)
+    except ValueError as e:
+        raise DataError(f"{p}: {e}", hint="every feature column must be numeric, with one value per row") from None
+
+
+def _training_label(data: Any) -> str | None:
+    """The label column of the run's training CSV (its last column unless train.data.label names one)."""
+    path = getattr(data, "path", None)
+    if not path or not str(path).endswith(".csv") or not Path(path).is_file():
+        return None
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return header[-1].strip() if header else None
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -367,7 +436,7 @@ def run_predict(args: argparse.Namespace) -> int:
         raise UsageError("netc predict needs an INPUTS file", hint="e.g. netc predict runs/x samples.npy -o preds.csv")
     model, inputs, cfg, preprocess = _load_run(args.run, args.spec, None, args.device,
                                                optimize="tune" if not getattr(args, "no_optimize", False) else False)
-    xs = tuple(torch.from_numpy(a) for a in read_inputs(args.inputs, inputs))
+    xs = tuple(torch.from_numpy(a) for a in read_inputs(args.inputs, inputs, cfg.data))
     out = predict(model, xs, batch_size=cfg.eval_batch_size, preprocess=preprocess).cpu()
     task = (preprocess or {}).get("task", "classification")
     if task == "classification":

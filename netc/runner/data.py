@@ -165,6 +165,13 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
         y = y.astype(np.int64)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
+        if data.classes is not None:  # a subset of the classes, relabelled 0..k-1 (e.g. digits 5-9 for fine-tuning)
+            keep, y = _keep_classes(y, data.classes, raw.origin)
+            xs, n = {nm: np.asarray(a)[keep] for nm, a in xs.items()}, len(y)
+            class_names = [class_names[c] if class_names and c < len(class_names) else str(c) for c in data.classes]
+    elif data.classes is not None:
+        raise DataError(f"{raw.origin}: train.data.classes selects classes, but this run is {task}",
+                        hint="remove train.data.classes, or train a classifier (class ids as targets)")
     else:
         y = y.astype(np.float32).reshape(n, -1) if y.ndim == 1 else y.astype(np.float32)
     # 2. inputs: declared shapes and dtypes
@@ -194,6 +201,9 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
         t_arrays = [_fit_shape(np.asarray(txs[nm]), tuple(shape), nm, raw.origin).astype(
             np.int64 if dtype == "int64" else np.float32) for nm, shape, dtype in inputs]
         ty = np.asarray(raw.y_test).astype(np.int64 if task == "classification" else np.float32)
+        if data.classes is not None:
+            keep, ty = _keep_classes(ty, data.classes, raw.origin)
+            t_arrays = [a[keep] for a in t_arrays]
         test_part = (t_arrays, ty.reshape(len(ty), -1) if task == "regression" else ty)
         perm = rng.permutation(n)
         n_test = 0
@@ -202,6 +212,11 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
         n_test = _count(n, split.test, "test", raw.origin)
     n_val = _count(n, split.val, "val", raw.origin)  # fractions of all samples (of the train set if test ships)
     te, va, tr = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    if split.train_per_class is not None:
+        if task != "classification":
+            raise DataError(f"{raw.origin}: split.train_per_class counts samples per class, but this run is {task}",
+                            hint="use train.data.limit to train on fewer samples")
+        tr = _per_class(tr, y, split.train_per_class)
     if len(tr) == 0:
         raise DataError(f"{raw.origin}: the training split is empty ({n} samples, val {split.val}, test "
                         f"{split.test})", hint="use more data or smaller split fractions")
@@ -234,6 +249,33 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
     return Dataset(
         train=_split(parts["train"]), val=_split(parts["val"]), test=_split(parts["test"]), task=task,
         num_classes=num_classes, class_names=class_names, target_scale=target_scale, input_norm=norms)
+
+
+def _keep_classes(y: np.ndarray, classes: list[int], origin: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of the samples of ``classes``, their targets relabelled 0..k-1 in the order of ``classes``)."""
+    present = set(np.unique(y).tolist())
+    absent = [c for c in classes if c not in present]
+    if absent or len(set(classes)) != len(classes):
+        raise DataError(f"{origin}: train.data.classes {classes} names class id(s) "
+                        f"{absent or sorted(c for c in set(classes) if classes.count(c) > 1)} "
+                        f"{'that the data do not hold' if absent else 'twice'}",
+                        hint=f"class ids in the data: {', '.join(str(c) for c in sorted(present)[:20])}")
+    relabel = np.full(max(max(present), max(classes)) + 1, -1, dtype=np.int64)
+    relabel[classes] = np.arange(len(classes))
+    keep = relabel[y] >= 0
+    return keep, relabel[y[keep]]
+
+
+def _per_class(rows: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` of ``rows`` (a shuffled order) of each class: a small labelled budget, classes balanced."""
+    seen: dict[int, int] = {}
+    kept = []
+    for r in rows.tolist():
+        c = int(y[r])
+        if seen.get(c, 0) < k:
+            seen[c] = seen.get(c, 0) + 1
+            kept.append(r)
+    return np.asarray(kept, dtype=rows.dtype)
 
 
 def _count(n: int, fraction: float, name: str, origin: str) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from netc.diagnostics import Span
 from netc.runner.config import TrainConfig
 from netc.runner.data import Dataset, fit_targets
 from netc.runner.engine import (
@@ -39,13 +40,20 @@ from netc.runner.supervised import (
 def fit(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: str | Path,
         resume: str | Path | None = None, *, data: Dataset | None = None,
         progress: Progress | bool = True, on_start: Callable[[], None] | None = None,
-        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
+        on_epoch: Callable[[dict[str, Any]], None] | None = None, init_span: Span | None = None) -> FitResult:
     """Train ``model`` as ``cfg`` says, writing checkpoints, metrics and plots to ``run_dir``.
 
     ``inputs`` are the spec's declared inputs ``(name, per-sample shape, dtype)``; ``resume`` is a run
     directory whose ``last/`` checkpoint to continue from. Raises TrainingDiverged on a NaN/Inf loss
-    and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM.
+    and TrainingInterrupted (after saving) on Ctrl-C or SIGTERM. A fresh run with ``train.init_from``
+    starts from that run's weights (errors located at ``init_span``, the spec's ``init_from``).
     """
+    if cfg.init_from is not None and resume is None:
+        import sys
+
+        from netc.runner.transfer import initialise
+
+        initialise(model, cfg.init_from, init_span, note=lambda s: print(s, file=sys.stderr) if progress else None)
     return train(Supervised(model, inputs, data), cfg, run_dir, resume, progress=progress,
                  on_start=on_start, on_epoch=on_epoch)
 

@@ -15,6 +15,7 @@ import torch
 
 from netc.diagnostics import DataError
 from netc.runner import checkpoint as ckpt
+from netc.runner import transfer
 from netc.runner.augment import Augment
 from netc.runner.config import TrainConfig, check_monitor
 from netc.runner.data import Dataset, Split, fit_targets, load_data
@@ -40,6 +41,7 @@ class Supervised(Objective):
         self.model, self.inputs, self.data = model, inputs, data
         self.module = model
         self.outs: list[torch.Tensor] = []  # this epoch's train outputs (for train metrics)
+        self.frozen: list[torch.nn.Module] = []  # layers of train.freeze, kept in eval mode
 
     def prepare(self, ctx: Context) -> None:
         """Data on the device, a probe forward pass against the targets, loss, metrics, optimizer."""
@@ -60,7 +62,12 @@ class Supervised(Objective):
         check_monitor(self.monitor, self.metric_names, ds.val is not None, "train.early_stopping.monitor")
         self.mode = cfg.monitor_mode() if es else "min"
         self.loss_fn = build_loss(loss_call, sequence=ds.task == "classification" and len(out_shape) > 1)
-        self.optimizer = build_optimizer(resolve_optimizer(cfg.optimizer), self.model.parameters())
+        # transfer learning: frozen nodes leave the optimizer (and stay in eval mode); lr_mult scales groups
+        self.frozen = transfer.freeze(self.model, cfg.freeze)
+        opt_call = resolve_optimizer(cfg.optimizer)
+        params = (transfer.param_groups(self.model, cfg.lr_mult, opt_call.kwargs["lr"])
+                  if cfg.freeze or cfg.lr_mult else self.model.parameters())
+        self.optimizer = build_optimizer(opt_call, params)
         self.optimizers = {"model": self.optimizer}
         self.augment = Augment(cfg.augment, [tuple(x.shape[1:]) for x in ds.train.xs],
                                [x.dtype for x in ds.train.xs])
@@ -81,6 +88,8 @@ class Supervised(Objective):
         """Start collecting train outputs (under DDP, rank 0 holds those saved before a cursor)."""
         saved = ep.resumed
         self.outs = [saved["outputs"].to(ctx.device)] if saved and self.collect and ctx.dist.main else []
+        for m in self.frozen:  # frozen BatchNorm keeps its running statistics: eval mode while the rest trains
+            m.eval()
 
     def step(self, ctx: Context, micro: Sequence[tuple[torch.Tensor, float]]) -> torch.Tensor:
         """Forward, loss and backward on each micro-batch, then one optimizer step."""

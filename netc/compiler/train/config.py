@@ -59,6 +59,8 @@ class DataConfig:
                                    "shape)", minimum=1)
     horizon: int = opt(1, "series: how many future values each window predicts", minimum=1)
     limit: int | None = opt(None, "use only the first N samples (quick experiments)", minimum=1)
+    classes: list[int] | None = opt(None, "keep only the samples of these class ids, relabelled 0, 1, ... in this "
+                                          "order (e.g. [5, 6, 7, 8, 9]: a 5-class task on digits 5-9)")
     max_bytes: int = opt(DEFAULT_MAX_BYTES, "largest amount of data read into memory, in bytes after "
                                             "decompression (.gz files, .npz members); larger data are refused",
                          minimum=1)
@@ -86,6 +88,9 @@ class SplitConfig:
     test: float = opt(0.2, "fraction held out for the final test (ignored when the source ships a test "
                            "set, e.g. MNIST, CIFAR-10)", minimum=0.0, below=1.0)
     seed: int = opt(0, "seed of the shuffle that assigns samples to splits (series split by time instead)")
+    train_per_class: int | None = opt(None, "keep at most this many samples of each class in the training split "
+                                            "(validation and test stay whole): learning from few labels",
+                                      minimum=1)
 
 
 @dataclass
@@ -112,6 +117,24 @@ class EarlyStoppingConfig:
     @classmethod
     def shorthand(cls, value: Any) -> EarlyStoppingConfig | None:
         return cls() if value is True else None
+
+
+@dataclass
+class InitFromConfig:
+    """``train.init_from``: start from another run's weights. ``init_from: runs/x`` is ``{path: runs/x}``."""
+
+    path: str | None = opt(None, "a run directory, a checkpoint directory in one (runs/x/last) or a .safetensors "
+                                 "file; relative to the spec file")
+    checkpoint: str = opt("best", "which checkpoint of a run directory: best or last", choices=("best", "last"))
+    new: list[str] | None = opt(None, "node names or glob patterns (head*) that start from fresh weights, such as "
+                                      "a new head: never loaded, and not needed in the source")
+    allow_missing: bool = opt(False, "true: any other node without a weight of the same name and shape in the "
+                                     "source starts fresh too (listed); false: such nodes are an error listing them. "
+                                     "Source weights no node uses are listed and left out either way")
+
+    @classmethod
+    def shorthand(cls, value: Any) -> InitFromConfig | None:
+        return cls(path=value) if isinstance(value, str) else None
 
 
 @dataclass
@@ -156,14 +179,29 @@ class TrainConfig:
                                    "automatically, at most every 10 s; always at the end", minimum=0)
     tensorboard: bool = opt(False, "also log scalars for TensorBoard (when it is installed)")
     plots: bool = opt(True, "write loss/metric curves and a confusion matrix as PNG in the run directory")
+    init_from: InitFromConfig | None = opt(None, "transfer learning: initialise the model from another run's "
+                                                 "weights, matched by node name and shape; default: fresh weights")
+    freeze: list[str] | None = opt(None, "node names or glob patterns (conv*) whose weights do not train; their "
+                                         "BatchNorm statistics stay fixed too (those nodes run in eval mode)")
+    lr_mult: dict[str, float] | None = opt(None, "learning-rate multiplier per node name or glob pattern, e.g. "
+                                                 "{'conv*': 0.1}; the first matching pattern wins, other nodes 1",
+                                           minimum=0.0)
 
     # ------------------------------------------------------------ building
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, *, spans: Mapping[str, Span] | None = None,
-                  prefix: str = "train") -> TrainConfig:
-        """Build and validate from the spec's ``train:`` mapping; ``spans`` maps 'train.epochs' to a Span."""
+                  prefix: str = "train", base: str | None = None) -> TrainConfig:
+        """Build and validate from the spec's ``train:`` mapping; ``spans`` maps 'train.epochs' to a Span.
+
+        ``base`` is the spec file's folder: relative data and ``init_from`` paths are resolved from it
+        (like imports) and recorded absolute, so a run does not depend on the working directory.
+        """
         cfg = _build(cls, {} if d is None else d, prefix, spans or {})
+        if base is not None:
+            cfg.data.path = _from(base, cfg.data.path)
+            if cfg.init_from is not None:
+                cfg.init_from.path = _from(base, cfg.init_from.path)
         cfg._check(prefix, spans or {})
         return cfg
 
@@ -179,7 +217,9 @@ class TrainConfig:
             target, key, hint = _walk(d, path, item)
             target[key] = _typed_override(value, hint, item, path)
         try:
-            return TrainConfig.from_dict(d)
+            import os
+
+            return TrainConfig.from_dict(d, base=os.getcwd())  # a path on the command line starts here
         except SpecError as e:
             msg = e.diagnostics[0].message
             raise UsageError(f"--set {' '.join(sets)}: {msg}", hint=e.hint) from None
@@ -233,8 +273,20 @@ class TrainConfig:
             check_monitor(self.early_stopping.monitor, self.metric_names(task), self.split.val > 0,
                           f"{prefix}.early_stopping.monitor",
                           _span(spans, f"{prefix}.early_stopping.monitor"))
+        if self.init_from is not None and not self.init_from.path:
+            fail("init_from", "init_from needs a path", "e.g. init_from: runs/digits_pretrain (a run directory or "
+                                                        "a .safetensors file)")
         if self.precision != "fp32" and self.device == "cpu":
             pass  # allowed: falls back to fp32 with a note at run time
+
+
+def _from(base: str, path: str | None) -> str | None:
+    """``path`` resolved from the spec's folder ``base`` (``~`` expanded; absolute paths unchanged)."""
+    import os
+
+    if not path:
+        return path
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
 
 
 def check_monitor(monitor: str, metric_names: list[str], has_val: bool, where: str,
@@ -289,11 +341,21 @@ def train_config(program: Any, sets: list[str] | None = None, device: str | None
                  root: Any = None) -> TrainConfig:
     """A checked program's ``train:`` block as a TrainConfig (errors point into the spec), with --set/--device."""
     try:
-        cfg = TrainConfig.from_dict(program.train or {}, spans=train_spans(program.source, program.file, root))
+        cfg = TrainConfig.from_dict(program.train or {}, spans=train_spans(program.source, program.file, root),
+                                    base=spec_folder(program.file))
     except SpecError as e:
         e.source = program.source  # render the spec line under the message
         raise
     return with_overrides(cfg, sets, device)
+
+
+def spec_folder(file: str | None) -> str | None:
+    """The absolute folder of a spec file (what its relative paths start from); None for text without a file."""
+    import os
+
+    if not file or file.startswith("<") or not os.path.isfile(file):
+        return None
+    return os.path.dirname(os.path.abspath(file))
 
 
 def with_overrides(cfg: TrainConfig, sets: list[str] | None = None, device: str | None = None) -> TrainConfig:
@@ -339,7 +401,9 @@ def _describe(hint: Any) -> str:
     if dataclasses.is_dataclass(inner):
         s = "a mapping"
     elif typing.get_origin(inner) is list:
-        s = "a list of strings"
+        s = "a list of integers" if typing.get_args(inner) == (int,) else "a list of strings"
+    elif typing.get_origin(inner) is dict:
+        s = "a mapping of names to numbers"
     else:
         s = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[inner]
     return s + (" or null" if nullable else "")
@@ -375,6 +439,13 @@ def _value(v: Any, hint: Any, f: dataclasses.Field, path: str, spans: Mapping[st
             return None
         return _build(inner, v, path, spans)
     meta = f.metadata
+    if typing.get_origin(inner) is dict:
+        return _number_map(v, path, span, meta)
+    if typing.get_args(inner) == (int,):
+        if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+            raise SpecError(f"{path} must be a list of integers, got {v!r}", span,
+                            f"e.g. {path.rsplit('.', 1)[-1]}: [5, 6, 7] ({meta['doc']})", kind="schema")
+        return list(v)
     if typing.get_origin(inner) is list:
         if not isinstance(v, list) or not all(isinstance(i, str) for i in v):
             raise SpecError(f"{path} must be a list of names, got {v!r}", span,
@@ -413,6 +484,20 @@ def _value(v: Any, hint: Any, f: dataclasses.Field, path: str, spans: Mapping[st
         table, what = _TABLES[meta["table"]]
         resolve(v, table, what, where=path, span=span)
     return v
+
+
+def _number_map(v: Any, path: str, span: Span | None, meta: Mapping[str, Any]) -> dict[str, float]:
+    """A mapping of names (or patterns) to numbers, such as ``lr_mult: {'conv*': 0.1}``."""
+    key = path.rsplit(".", 1)[-1]
+    if not isinstance(v, Mapping) or not all(isinstance(k, str) and isinstance(x, int | float) and
+                                             not isinstance(x, bool) for k, x in v.items()):
+        raise SpecError(f"{path} must be a mapping of names to numbers, got {v!r}", span,
+                        f"e.g. {key}: {{'conv*': 0.1}} ({meta['doc']})", kind="schema")
+    lo = meta["minimum"]
+    for k, x in v.items():
+        if lo is not None and x < lo:
+            raise SpecError(f"{path}.{k} must be >= {lo}, got {x!r}", span, meta["doc"] or None, kind="schema")
+    return {str(k): float(x) for k, x in v.items()}
 
 
 # ---------------------------------------------------------------- --set overrides
@@ -466,11 +551,26 @@ def _typed_override(text: str, hint: Any, item: str, parts: list[str]) -> Any:
             return value  # shorthand (data: digits, early_stopping: true), checked by from_dict
         raise UsageError(f"--set {item}: {key} is a mapping; set one of its keys",
                          hint=f"e.g. --set {key}.{fields(inner)[0].name}=...")
+    if typing.get_origin(inner) is dict:  # --set train.lr_mult={conv*: 0.1}: YAML flow text, checked by from_dict
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UsageError(f"--set {item}: {key} expects a mapping such as {{conv*: 0.1}}, got {text!r}",
+                             hint=f"e.g. --set '{key}={{conv*: 0.1}}'") from None
     if typing.get_origin(inner) is list:
         body = text.strip()
         if body.startswith("[") and body.endswith("]"):
             body = body[1:-1]
-        return [s.strip().strip("'\"") for s in body.split(",") if s.strip()]
+        items = [s.strip().strip("'\"") for s in body.split(",") if s.strip()]
+        if typing.get_args(inner) == (int,):
+            try:
+                return [int(i) for i in items]
+            except ValueError:
+                raise UsageError(f"--set {item}: {key} expects a list of integers, got {text!r}",
+                                 hint=f"e.g. --set {key}=[5,6,7]") from None
+        return items
     if inner is str:
         return text if not isinstance(value, str) else value
     ok = (isinstance(value, bool) if inner is bool else
@@ -513,11 +613,22 @@ def _field_schema(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
         if inner is DataConfig:
             alts.insert(0, {"type": "string", "description": "an embedded data set name or a path",
                             "anyOf": [{"enum": list(SOURCES)}, {"pattern": r"[./\\]"}]})
+        if inner is InitFromConfig:
+            alts.insert(0, {"type": "string", "description": "a run directory or .safetensors file"})
         if inner is EarlyStoppingConfig:
             alts.insert(0, {"type": "boolean", "description": "true: default settings; false: off"})
         if nullable:
             alts.append({"type": "null"})
         s = {"description": doc, "anyOf": alts} if len(alts) > 1 else {**obj, "description": doc}
+    elif typing.get_origin(inner) is dict:
+        values: dict[str, Any] = {"type": "number"}
+        if meta["minimum"] is not None:
+            values["minimum"] = meta["minimum"]
+        s = {"description": doc, "type": ["object", "null"] if nullable else "object",
+             "additionalProperties": values}
+    elif typing.get_args(inner) == (int,):
+        s = {"description": doc, "type": ["array", "null"] if nullable else "array", "items": {"type": "integer"},
+             "uniqueItems": True}
     elif typing.get_origin(inner) is list:
         items: dict[str, Any] = {"type": "string"}
         if meta["table"] is not None:
