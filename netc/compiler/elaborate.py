@@ -485,6 +485,8 @@ class Elaborator:
                     self.error("shape", f"{op.name} expects float input, got {t.dtype} ids {fmt_shape(t.shape)}",
                                c.span, "map token ids to vectors with Embedding(vocab, dim) first")
                 raise _Failed
+        if op.pad_id_arg is not None:
+            self.check_pad_id(op, c, vals, inputs, wanted)
         shapes = [t.shape for t in types]
         a = A(vals)
         try:
@@ -517,6 +519,27 @@ class Elaborator:
         self.types[name] = node.type
         return name
 
+    def check_pad_id(self, op: OpDef, c: ast.Call, vals: dict[str, Any], inputs: list[str], wanted: list[str]) -> None:
+        """A padding id must be one of the ids: below the vocabulary of the op itself or of any node reading the
+        same token ids (``MultiHeadAttention(ids=in, pad_id=…)`` beside ``Embedding(vocab, …)`` of ``in``)."""
+        pad = vals.get(op.pad_id_arg)
+        ids = [t for t, w in zip(inputs, wanted) if w == "int64"]
+        if pad is None or not ids:
+            return
+        readers = []
+        for n in self.nodes:
+            reader = REGISTRY.get(n.op)
+            if ids[0] in n.inputs and reader is not None and reader.id_range_arg is not None:
+                readers.append((n.op, n.arg(reader.id_range_arg)))
+        if op.id_range_arg is not None:
+            readers.insert(0, (op.name, vals[op.id_range_arg]))
+        for reader, vocab in readers:
+            if isinstance(vocab, int) and pad >= vocab:
+                self.error("arg", f"{op.name} {op.pad_id_arg}={pad} is outside the vocabulary: {reader} reads ids "
+                                  f"0..{vocab - 1}", _arg_span(op, c, op.pad_id_arg),
+                           f"use a padding id below {vocab} (0 is usual), or raise the vocabulary to {pad + 1}")
+                raise _Failed
+
     def repeat_count(self, step: ast.Step, scope: _Scope) -> int:
         """``Res(64) * 3`` repeats 3 times; ``Res(64) * depth`` as often as the parameter ``depth`` says."""
         if step.count is None:
@@ -542,6 +565,17 @@ class Elaborator:
             return ""
         name, sp = self.call_stack[-1]
         return f" (in {name} called at line {sp.line})"
+
+
+def _arg_span(op: OpDef, c: ast.Call, name: str) -> Span:
+    """Where a call gives argument ``name`` (its value), or the call itself when it is left at its default."""
+    for kw in c.kwargs:
+        if kw.name == name:
+            return _span(kw.value)
+    names = [a.name for a in op.args]
+    if op.arity != "many" and name in names and names.index(name) < len(c.args):
+        return _span(c.args[names.index(name)])
+    return c.span
 
 
 def _span(e: ast.Expr) -> Span:

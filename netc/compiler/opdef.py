@@ -142,6 +142,9 @@ class OpDef:
     # positions, so a language-model check can ask any node whether it sees future tokens (:meth:`is_causal`)
     causal_arg: str | None = None
     id_range_arg: str | None = None  # argument bounding the integer ids the op reads (ids < its value)
+    # argument holding a padding id among the integer ids the op reads (its input, or its int64 ref): the
+    # front end checks it lies inside the vocabulary (an id_range_arg of a node reading the same ids)
+    pad_id_arg: str | None = None
     # elements per sample the op holds beside its output while it runs (attention score matrices, a recurrent
     # layer's per-step states); training keeps them for the backward pass (compiler/resources.py counts them)
     scratch: CountRule | None = None

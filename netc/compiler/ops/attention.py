@@ -89,7 +89,7 @@ op("MultiHeadAttention", "Multi-head scaled dot-product attention; self-attentio
     Arg("dropout", "float", 0.0, doc="dropout on attention weights", min=0.0, max=1.0),
     _causal(), *_pad_args()],
    infer=_mha_infer, lower=_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
-   macs=_mha_macs, category="attention", dropout_arg="dropout", causal_arg="causal",
+   macs=_mha_macs, category="attention", dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[-1][1]),
    example="a: LayerNorm → MultiHeadAttention(4, causal=true)")
 
@@ -160,13 +160,15 @@ op("TransformerEncoderLayer", "One Transformer encoder layer (self-attention + f
    _enc_args(False), infer=_enc_infer("TransformerEncoderLayer"),
    lower=_enc_layer_lower,
    params=lambda a, ins: _layer_params(ins[0][2], a.ff), macs=_enc_macs, category="attention",
-   dropout_arg="dropout", causal_arg="causal", scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]), example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
+   dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
+   scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]),
+   example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
 op("TransformerEncoder", "A stack of `layers` Transformer encoder layers over (N, T, D).",
    _enc_args(True), infer=_enc_infer("TransformerEncoder"),
    lower=_enc_lower,
    params=lambda a, ins: a.layers * _layer_params(ins[0][2], a.ff),
    macs=lambda a, ins, out: a.layers * _enc_macs(a, ins, out), category="attention", dropout_arg="dropout",
-   causal_arg="causal",
+   causal_arg="causal", pad_id_arg="pad_id",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers),
    example="Dense(64) → PositionalEncoding → TransformerEncoder(2, 4, ff=128) → SeqPool(mean) → Dense(10)")
 

@@ -57,6 +57,7 @@ op("Embedding", "Lookup table mapping integer ids (N, T) to vectors (N, T, dim).
    lower=lambda a, ins, out: L("nn.Embedding", a.vocab, a.dim,
                                **({} if a.padding_idx is None else {"padding_idx": a.padding_idx})),
    params=lambda a, ins: a.vocab * a.dim, category="core", input_dtype="int64", id_range_arg="vocab",
+   pad_id_arg="padding_idx",
    example="Embedding(1000, 64) → LSTM(64)")
 
 op("Dropout", "Zeroes elements with probability `rate` during training; identity at inference.",

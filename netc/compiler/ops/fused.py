@@ -115,6 +115,7 @@ op("ScaledDotProductAttention",
                                 "attended to", nullable=True, dtype="int64"),
     Arg("pad_id", "int", 0, doc="the padding id in `ids`", min=0)],
    infer=_sdpa_infer, lower=_sdpa_lower, macs=_sdpa_macs, category="attention", causal_arg="causal",
+   pad_id_arg="pad_id",
    scratch=lambda a, ins: concrete(ins[0][1]) * concrete(ins[-1][1]) * a.heads,  # score matrices (math kernel)
    example="Dense(192) → ScaledDotProductAttention(4) → Dense(64)")
 
