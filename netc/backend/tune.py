@@ -11,7 +11,13 @@ Candidates (each built from the trained module; one that fails to build or to ma
 - ``prepacked``: -O2 with every Conv2d replaced by oneDNN's ``_convolution_pointwise`` on weights
   pre-packed for the input shape, fused with a following ReLU or add + ReLU (CPU only);
 - ``jit frozen``: ``torch.jit.optimize_for_inference`` of the frozen TorchScript of -O2 without
-  channels_last (conv + add + relu fusion, MKLDNN weights).
+  channels_last (conv + add + relu fusion, MKLDNN weights);
+- ``O2 + CUDA graph`` (CUDA only, batches up to ``GRAPH_MAX_BATCH``): -O2 captured once in a CUDA graph
+  for the tuned input shapes and replayed, which removes the per-kernel launch cost that dominates small
+  batches; other shapes run -O2 eagerly. On CUDA the tuner also turns on cuDNN's autotuning
+  (``torch.backends.cudnn.benchmark``) before it measures: the shapes are fixed, so cuDNN's
+  per-shape algorithm search pays once. The CUDA paths are unverified until a GPU run of
+  ``bench/gpu.py`` (its inference step times the tuner's choice).
 
 Each candidate's outputs must equal the unoptimised module's on a random batch of the given size
 within ``TOLERANCE`` (max |Δ| / max |y|). Timing is paired: every round runs every candidate once in
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 TOLERANCE = 1e-4  # max |Δ| / max |y_unoptimised|: reassociated float32 sums of fused/pre-packed kernels
 CACHE_ENV = "NETC_CACHE_DIR"
 MARGIN = 0.02  # a candidate is kept only when at least 2 % faster than unoptimised (paired median)
+GRAPH_MAX_BATCH = 64  # CUDA graphs pay where launches dominate: small batches
 
 
 def default_cache_dir() -> Path:
@@ -149,7 +156,56 @@ def candidates(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str,
     if cpu:
         out["prepacked"] = lambda: prepack(optimize_module(module, 2), inputs)
         out["jit frozen"] = lambda: jit_frozen(optimize_module(module, names=no_cl))
+    elif all(x.device.type == "cuda" for x in inputs) and all(x.shape[0] <= GRAPH_MAX_BATCH for x in inputs if x.dim()):
+        out["O2 + CUDA graph"] = lambda: cuda_graphed(optimize_module(module, 2), inputs)
     return out
+
+
+def cuda_graphed(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> nn.Module:
+    """``module`` captured in a CUDA graph for ``inputs``' shapes; other shapes (and autograd) run eagerly."""
+    global _GRAPHED
+    if _GRAPHED is None:
+        _GRAPHED = _graphed_class()
+    return _GRAPHED(module, inputs)
+
+
+def _graphed_class() -> type:
+    import torch
+    from torch import nn
+    from torch.utils._pytree import tree_map
+
+    class CudaGraphed(nn.Module):
+        """Replays one captured forward: inputs copied into static buffers, outputs cloned out."""
+
+        def __init__(self, inner: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            super().__init__()
+            self.inner = inner.eval()
+            # plain tensors (not inference tensors): replay copies into them under any grad mode
+            self.static_in = [x.detach().clone() for x in inputs]
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side), torch.no_grad():  # warm-up off the capture: lazy inits, cuDNN search
+                for _ in range(3):
+                    inner(*self.static_in)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.no_grad(), torch.cuda.graph(self.graph):
+                self.static_out = inner(*self.static_in)
+
+        def forward(self, *xs: torch.Tensor) -> Any:
+            same = len(xs) == len(self.static_in) and all(
+                x.shape == s.shape and x.dtype == s.dtype and x.device == s.device for x, s in zip(xs, self.static_in))
+            if not same or (torch.is_grad_enabled() and any(x.requires_grad for x in xs)):
+                return self.inner(*xs)
+            for s, x in zip(self.static_in, xs):
+                s.copy_(x)
+            self.graph.replay()
+            return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, self.static_out)
+
+    return CudaGraphed
+
+
+_GRAPHED: type | None = None
 
 
 # ---------------------------------------------------------------- measurement
@@ -176,16 +232,21 @@ def paired_scores(fns: dict[str, Callable], inputs: tuple, budget_s: float = 2.0
     order = list(fns.items())
     shuffle = random.Random(0).shuffle
     times: dict[str, list[float]] = {k: [] for k in fns}
+    # kernels on a GPU run asynchronously: a time without a synchronize measures the launch only
+    cuda = any(x.device.type == "cuda" for x in inputs)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     with torch.inference_mode():
         for f in fns.values():
             for _ in range(warmup):
                 f(*inputs)
+        sync()
         start = time.perf_counter()
         for r in range(rounds):
             shuffle(order)
             for name, f in order:
                 t = time.perf_counter()
                 f(*inputs)
+                sync()
                 times[name].append(time.perf_counter() - t)
             if r >= 4 and time.perf_counter() - start > budget_s:
                 break
@@ -209,6 +270,8 @@ def tune_module(module: nn.Module, batch: int = 1, *, inputs: tuple[torch.Tensor
     if inputs is None:
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
         inputs = tuple(x.to(device) for x in example_inputs(graph, batch=batch, seed=0))
+    if any(x.device.type == "cuda" for x in inputs):
+        torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN's algorithm search pays once (see above)
     key = decision_key(graph, inputs)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = cache / f"{key}.json"
