@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from netc.diagnostics import SpecError
 from netc.runner.objectives import (
     LOSSES,
+    LossContext,
     OPTIMIZERS,
     SCHEDULES,
     build_loss,
@@ -23,46 +24,103 @@ from netc.runner.objectives import (
 
 # ---------------------------------------------------------------- losses
 
+W5 = [1.0, 2.0, 0.5, 0.0, 3.0]
 LOSS_CASES = {
     "cross_entropy": ("cross_entropy", lambda o, y: F.cross_entropy(o, y), "classes"),
     "cross_entropy(label_smoothing=0.1)": ("cross_entropy", lambda o, y: F.cross_entropy(o, y, label_smoothing=0.1),
                                            "classes"),
+    "cross_entropy(weight=[1, 2, 0.5, 0, 3], label_smoothing=0.2)":
+        ("cross_entropy", lambda o, y: F.cross_entropy(o, y, weight=torch.tensor(W5), label_smoothing=0.2), "classes"),
+    "nll": ("nll", lambda o, y: F.nll_loss(o, y), "log-probs"),
+    "nll(weight=[1, 2, 0.5, 0, 3])": ("nll", lambda o, y: F.nll_loss(o, y, weight=torch.tensor(W5)), "log-probs"),
     "bce": ("bce", F.binary_cross_entropy_with_logits, "binary"),
     "mse": ("mse", F.mse_loss, "real"),
     "mae": ("mae", F.l1_loss, "real"),
     "huber": ("huber", lambda o, y: F.huber_loss(o, y, delta=1.0), "real"),
     "huber(delta=0.3)": ("huber", lambda o, y: F.huber_loss(o, y, delta=0.3), "real"),
 }
+CTX5 = LossContext(num_classes=5, counts=(10, 20, 5, 1, 4))
 
 
 def test_every_loss_has_a_case():
     assert {name for name, _, _ in LOSS_CASES.values()} == set(LOSSES)
 
 
+def _case(kind: str, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    if kind in ("classes", "log-probs"):
+        out, y = torch.randn(16, 5, generator=g), torch.randint(0, 5, (16,), generator=g)
+        return (out.log_softmax(-1) if kind == "log-probs" else out), y
+    if kind == "binary":
+        return torch.randn(16, 1, generator=g), torch.randint(0, 2, (16, 1), generator=g).float()
+    return torch.randn(16, 3, generator=g) * 2, torch.randn(16, 3, generator=g)
+
+
 @pytest.mark.parametrize("call", list(LOSS_CASES))
 def test_loss_matches_torch(call):
     _, reference, kind = LOSS_CASES[call]
-    g = torch.Generator().manual_seed(0)
-    if kind == "classes":
-        out, y = torch.randn(16, 5, generator=g), torch.randint(0, 5, (16,), generator=g)
-    elif kind == "binary":
-        out, y = torch.randn(16, 1, generator=g), torch.randint(0, 2, (16, 1), generator=g).float()
-    else:
-        out, y = torch.randn(16, 3, generator=g) * 2, torch.randn(16, 3, generator=g)
-    got = build_loss(resolve_loss(call))(out, y)
-    assert torch.allclose(got, reference(out, y), atol=1e-7)
+    out, y = _case(kind, torch.Generator().manual_seed(0))
+    got = build_loss(resolve_loss(call), CTX5)(out, y)
+    assert torch.allclose(got, reference(out, y), atol=1e-6)
 
 
 def test_cross_entropy_over_sequences_moves_the_class_axis():
     out, y = torch.randn(4, 7, 5), torch.randint(0, 5, (4, 7))
-    got = build_loss(resolve_loss("cross_entropy"), sequence=True)(out, y)
+    got = build_loss(resolve_loss("cross_entropy"), LossContext(sequence=True, num_classes=5))(out, y)
     assert torch.allclose(got, F.cross_entropy(out.reshape(-1, 5), y.reshape(-1)), atol=1e-6)
+    soft = torch.softmax(torch.randn(4, 7, 5), -1)  # probability targets per step
+    got = build_loss(resolve_loss("cross_entropy(label_smoothing=0.1)"),
+                     LossContext(sequence=True, num_classes=5))(out, soft)
+    want = F.cross_entropy(out.reshape(-1, 5), soft.reshape(-1, 5), label_smoothing=0.1)
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("call", ["cross_entropy(weight=[1, 2, 0.5, 0, 3])", "cross_entropy(label_smoothing=0.1)",
+                                  "nll", "nll(weight=[1, 2, 0.5, 0, 3])"])
+def test_probability_targets_match_torch(call):
+    """Soft targets: cross_entropy as torch's probability form; nll as -sum(w y log p) per sample, averaged."""
+    g = torch.Generator().manual_seed(1)
+    out, soft = torch.randn(16, 5, generator=g), torch.softmax(torch.randn(16, 5, generator=g) * 3, -1)
+    bound = resolve_loss(call)
+    w = torch.tensor(bound.kwargs["weight"]) if bound.kwargs["weight"] else torch.ones(5)
+    if bound.name == "nll":
+        logp = out.log_softmax(-1)
+        got, want = build_loss(bound, CTX5)(logp, soft), -(soft * logp * w).sum(1).mean()
+    else:
+        got = build_loss(bound, CTX5)(out, soft)
+        want = F.cross_entropy(out, soft, weight=w, label_smoothing=bound.kwargs["label_smoothing"])
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_one_hot_targets_equal_class_ids():
+    """A one-hot row is the class id: the same loss (the data layer turns one-hot rows into ids too)."""
+    out, y = torch.randn(16, 5), torch.randint(0, 5, (16,))
+    loss = build_loss(resolve_loss("cross_entropy(label_smoothing=0.05)"), CTX5)
+    assert torch.allclose(loss(out, F.one_hot(y, 5).float()), loss(out, y), atol=1e-6)
+
+
+def test_balanced_class_weights_follow_scikit_learn():
+    """balanced: n / (classes * count) per class, scikit-learn's compute_class_weight('balanced')."""
+    out, y = torch.randn(40, 5), torch.randint(0, 5, (40,))
+    counts = torch.tensor(CTX5.counts, dtype=torch.float32)
+    w = counts.sum() / (5 * counts)
+    got = build_loss(resolve_loss("cross_entropy(balanced=true)"), CTX5)(out, y)
+    assert torch.allclose(got, F.cross_entropy(out, y, weight=w), atol=1e-6)
+
+
+@pytest.mark.parametrize("call, message", [
+    ("cross_entropy(weight=[1, 2])", "needs 5 non-negative numbers"),
+    ("cross_entropy(weight=[1, 2, 3, 4, -1])", "needs 5 non-negative numbers"),
+    ("nll(weight=[1, 1, 1, 1, 1], balanced=true)", "weight or balanced, not both"),
+])
+def test_bad_class_weights_are_refused(call, message):
+    with pytest.raises(SpecError, match=message):
+        build_loss(resolve_loss(call), CTX5)
 
 
 def test_loss_tasks():
     assert {n: e.task for n, e in LOSSES.items()} == {
-        "cross_entropy": "classification", "bce": "binary", "mse": "regression", "mae": "regression",
-        "huber": "regression"}
+        "cross_entropy": "classification", "nll": "classification", "bce": "binary", "mse": "regression",
+        "mae": "regression", "huber": "regression"}
 
 
 # ---------------------------------------------------------------- optimizers
@@ -188,6 +246,15 @@ def test_plateau_reduces_after_patience():
     metric = [1.0, 0.9, 0.9, 0.9, 0.9, 0.9]
     lrs = [r[0] for r in _lrs("plateau(patience=1, factor=0.5)", epochs=6, steps=1, metric=metric)]
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.05, 0.05])
+
+
+@pytest.mark.parametrize("call", ["plateau(patience=1, factor=0.5, mode=max)",
+                                  "plateau(patience=1, factor=0.5, monitor=val.accuracy)"])
+def test_plateau_watching_a_metric_that_should_rise(call):
+    """mode=max (given, or from the monitored metric's direction): a rise is progress, a flat run a plateau."""
+    metric = [0.5, 0.6, 0.7, 0.7, 0.7, 0.7]
+    lrs = [r[0] for r in _lrs(call, epochs=6, steps=1, metric=metric)]
+    assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.1, 0.05])
 
 
 def test_schedule_intervals():

@@ -29,6 +29,7 @@ import netc.compiler.ops  # noqa: F401  registers the built-in ops
 from netc import __version__
 from netc.compiler.ir import Graph, Node, Program, TensorType
 from netc.compiler.registry import REGISTRY, A, Lowering
+from netc.compiler.train.initializers import initializer
 from netc.diagnostics import NetcError
 
 LAYERS_FILE = Path(__file__).with_name("layers.py")
@@ -237,6 +238,12 @@ def class_names(program: Program) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- one class
 
+def _weight_init(node: Node) -> str | None:
+    """The initialiser a node names through its op's ``init_arg`` (a checked name), or None."""
+    op = REGISTRY.get(node.op)
+    return node.arg(op.init_arg) if op is not None and op.init_arg is not None else None
+
+
 @dataclass(frozen=True)
 class _Layer:
     node: Node
@@ -357,6 +364,10 @@ def emit_class(graph: Graph, name: str = "Model") -> tuple[str, set[str], set[st
     for la in layers:
         if la.attr is not None:
             init += _init_line(la.attr, la.low, la.node.source)
+            scheme = _weight_init(la.node)
+            if scheme is not None:  # the node's init= (or train.init): after construction, as torch's own runs first
+                init.append(f"        {initializer(scheme).call(f'self.{la.attr}')}")
+                helpers.add("init_weights")
 
     fwd_args = ", ".join(f"{input_vars[i.name]}: torch.Tensor" for i in graph.inputs)
     ret_t = "torch.Tensor" if len(graph.outputs) == 1 else \

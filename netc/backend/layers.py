@@ -57,3 +57,14 @@ def attend_mask(ids: torch.Tensor, pad_id: int, q: torch.Tensor, causal: bool) -
     if causal:
         keep = keep & ~causal_mask(q, ids.unsqueeze(-1))
     return keep
+
+
+def init_weights(layer: nn.Module, init, **kwargs) -> None:
+    """Apply a ``torch.nn.init`` function to every weight tensor of ``layer`` (``weight``, an LSTM's
+    ``weight_ih_l0``...); biases keep torch's default. netc emits one call per layer with ``init=``."""
+    for name, p in layer.named_parameters():
+        if "weight" in name.rsplit(".", 1)[-1]:
+            init(p, **kwargs)
+    if getattr(layer, "padding_idx", None) is not None:  # an Embedding's padding vector stays zero
+        with torch.no_grad():
+            layer.weight[layer.padding_idx].zero_()

@@ -13,6 +13,7 @@ from typing import Any
 
 from netc.compiler.ir import Graph, Input, Node, Program, TensorType
 from netc.compiler.registry import REGISTRY, A, Arg, OpDef, fmt_shape, numel
+from netc.compiler.train.initializers import NAMES as INIT_NAMES
 from netc.diagnostics import (
     REQUIRED,
     Diagnostic,
@@ -75,6 +76,10 @@ class Elaborator:
         self.diags: list[Diagnostic] = []
         self.block_stack: list[str] = []
         self.call_stack: list[tuple[str, Span]] = []
+        init = spec.train.get("init") if isinstance(spec.train, dict) else None
+        # train.init, the initialiser of every weight-carrying node that names none (a wrong name: the
+        # train config reports it, located)
+        self.default_init = init if isinstance(init, str) and init in INIT_NAMES else None
 
     # -------------------------------------------------------------- driver
     def program(self) -> Program:
@@ -461,6 +466,8 @@ class Elaborator:
 
     def apply(self, op: OpDef, c: ast.Call, scope: _Scope, cur: str | None, name: str) -> str | None:
         vals, refs = self.bind(op, c, scope)
+        if op.init_arg is not None and vals.get(op.init_arg) is None:
+            vals[op.init_arg] = self.default_init
         inputs = [cur] if cur is not None else []
         for r, sp in refs:
             t = self.lookup(scope, r, sp)
@@ -512,7 +519,8 @@ class Elaborator:
                                    f"({_bytes(per_sample * 4)} in float32)", c.span, "use smaller sizes")
             raise _Failed
         budget.check()  # the editor's per-document budget and cancellation (no-op elsewhere)
-        args = tuple((x.name, vals[x.name]) for x in op.args if x.kind != "ref")  # declaration order
+        args = tuple((x.name, vals[x.name]) for x in op.args  # declaration order; no init: torch's own
+                     if x.kind != "ref" and not (x.name == op.init_arg and vals[x.name] is None))
         line = _line(c.span)
         node = Node(name, op.name, args, tuple(inputs), TensorType(out, op.output_dtype), c.span, params, macs, line)
         self.nodes.append(node)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from netc.compiler.train.initializers import NAMES as INIT_NAMES
 from netc.diagnostics import REQUIRED, show
 
 Dim = int | str
@@ -138,6 +139,9 @@ class OpDef:
     prefers_channels_last: bool = False  # runs faster on an NHWC input (channels_last converts its input)
     keeps_layout: bool = False  # a channels-last input gives a channels-last output (torch keeps the memory format)
     seq_len_arg: str | None = None  # argument capping the sequence length (T) the op accepts
+    # argument naming the initialiser of the op's weight tensors (:data:`INIT`); emitted source applies it and
+    # a spec's train.init fills it where a node gives none
+    init_arg: str | None = None
     # bool argument that restricts attention to earlier positions; set on every op that attends across
     # positions, so a language-model check can ask any node whether it sees future tokens (:meth:`is_causal`)
     causal_arg: str | None = None
@@ -171,6 +175,10 @@ class OpDef:
             inner = [a.signature() for a in self.args]
         return f"{self.name}({', '.join(inner)})"
 
+
+# The weight-initialiser argument of every op whose weights one may choose (declare ``init_arg="init"`` too).
+INIT = Arg("init", "str", None, doc="weight initialiser: " + ", ".join(INIT_NAMES[:10]) + "... (default: train.init, "
+                                    "else torch's)", choices=INIT_NAMES, nullable=True)
 
 # The built-in declarations in the order netc.compiler.ops makes them; the registry registers them.
 BUILTINS: list[OpDef] = []

@@ -150,13 +150,19 @@ def _samples(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, met
         class_names = sorted(set(y.tolist()))
         y = np.searchsorted(np.array(class_names), y).astype(np.int64)
         task = task or "classification"
+    rows = y.dtype.kind == "f" and y.ndim == 2 and y.shape[1] > 1  # one-hot or probability rows (N, C)?
     if task is None:
         whole = y.dtype.kind == "f" and y.ndim == 1 and np.isfinite(y).all() and (y == np.round(y)).all()
-        task = "classification" if y.dtype.kind in "iub" or whole else "regression"  # int ids, per sample or step
+        one_hot = rows and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()  # Keras' to_categorical
+        task = "classification" if y.dtype.kind in "iub" or whole or one_hot else "regression"  # int ids
     _check_finite(y.astype(np.float64) if y.dtype.kind != "f" else y, "targets", raw.origin)
-    if task == "classification":
+    if task == "classification" and rows:  # one-hot (Keras' categorical targets) or soft probabilities
+        _check_distributions(y, raw.origin)
+        y = y.astype(np.float32)
+    elif task == "classification":
         if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1) and y.dtype.kind not in "iu":
-            raise DataError(f"{raw.origin}: class targets must be one id per sample, got shape {y.shape}",
+            raise DataError(f"{raw.origin}: class targets must be one id per sample, or one row of class "
+                            f"probabilities per sample, got shape {y.shape}",
                             hint="use a regression loss (mse, mae, huber) for real-valued targets")
         if y.dtype.kind == "f" and not (y == np.round(y)).all():
             raise DataError(f"{raw.origin}: classification targets must be whole class ids, found "
@@ -381,6 +387,26 @@ def _series(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, meth
 
 # ---------------------------------------------------------------- targets vs model outputs
 
+def _check_distributions(y, origin: str) -> None:
+    """Refuse class-score rows that are not probabilities (a negative entry, or a row not summing to 1)."""
+    sums = np.asarray(y, dtype=np.float64).sum(axis=-1)
+    bad = np.flatnonzero((np.asarray(y) < 0).any(axis=-1).reshape(-1) | (np.abs(sums - 1) > 1e-3).reshape(-1))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{origin}: class targets given as rows of {y.shape[-1]} scores must be one-hot or "
+                        f"probabilities (non-negative, each row summing to 1); row {i} sums to "
+                        f"{float(sums.reshape(-1)[i]):.4g}",
+                        hint="normalise each row to sum 1, give class ids instead, or use a regression loss "
+                             "(mse, mae, huber) for real-valued targets")
+
+
+def _as_ids_or_probs(y: torch.Tensor, name: str) -> torch.Tensor:
+    """Class-score targets as class ids when every row is one-hot, else as float probabilities."""
+    _check_distributions(y.cpu().numpy(), f"the {name} split")
+    if ((y == 0) | (y == 1)).all():
+        return y.argmax(-1)  # one-hot: exactly the class-id loss, and the metrics read ids
+    return y.float()
+
 def fit_targets(ds: Dataset, out_shape: tuple[int, ...], loss_task: str) -> Dataset:
     """Check targets against the model's per-sample output shape and give them the loss's layout.
 
@@ -425,6 +451,15 @@ def fit_targets(ds: Dataset, out_shape: tuple[int, ...], loss_task: str) -> Data
         s = getattr(ds, name)
         if s is None or not len(s):
             continue
+        if s.y.dim() - 1 == len(out_shape) and len(out_shape):  # a row of class scores per output position
+            if s.y.shape[-1] != classes:
+                raise DataError(f"the {name} targets are rows of {s.y.shape[-1]} class scores but the model "
+                                f"outputs {classes} classes", hint=f"make the last layer output {s.y.shape[-1]} "
+                                                                  f"classes (e.g. Dense({s.y.shape[-1]}))")
+            s = Split(s.xs, _as_ids_or_probs(s.y, name))
+            setattr(ds, name, s)
+            if s.y.is_floating_point():
+                continue
         if s.y.dim() - 1 != len(out_shape) - 1:
             raise DataError(f"the model outputs {out_shape} per sample (class scores last) but the {name} targets "
                             f"have shape {tuple(s.y.shape[1:])}",

@@ -500,8 +500,9 @@ def train(objective: Objective, cfg: TrainConfig, run_dir: str | Path, resume: s
                     _tensorboard_record(tb, record)
                 # 4d. epoch-level schedules, best/last checkpoints, early stopping
                 for s in schedulers if not per_step else ():
-                    if needs_metric:  # plateau: the validation loss, or the training loss without a val split
-                        s.step(monitor_value(record, "val.loss" if "val" in record else "train.loss"))
+                    if needs_metric:  # plateau: its monitor, else the validation loss (training loss without val)
+                        s.step(monitor_value(record, schedule_call.kwargs.get("monitor")  # type: ignore[union-attr]
+                                             or ("val.loss" if "val" in record else "train.loss")))
                     else:
                         s.step()
                 if monitor is not None:

@@ -24,7 +24,7 @@ from netc.runner.engine import (
     train,
 )
 from netc.runner.metrics import compute, report
-from netc.runner.objectives import SCHEDULES, build_loss
+from netc.runner.objectives import SCHEDULES, build_loss, loss_context
 from netc.runner.progress import Progress
 from netc.runner.sources import Inputs
 from netc.runner.supervised import (
@@ -70,7 +70,7 @@ def evaluate(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, split: st
     out_shape = probe(model, ds.train)
     ds = fit_targets(ds, out_shape, loss_task)
     part = ds.split(split)
-    loss_fn = build_loss(loss_call, sequence=ds.task == "classification" and len(out_shape) > 1)
+    loss_fn = build_loss(loss_call, loss_context(ds, out_shape))
     model.eval()
     out = forward_all(model, part, cfg.eval_batch_size, contextlib.nullcontext())
     o = to_outputs(ds, out, part.y)

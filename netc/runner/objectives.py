@@ -11,6 +11,7 @@ import math
 
 from netc.compiler.train import objectives as declared
 from netc.compiler.train.objectives import (
+    LossContext,
     LossEntry,
     ScheduleEntry,
     resolve_loss,
@@ -22,50 +23,111 @@ from netc.diagnostics import SpecError
 
 # ---------------------------------------------------------------- losses
 
-def _cross_entropy(label_smoothing: float, sequence: bool = False):
-    import torch.nn.functional as F
+def _class_weight(ctx: LossContext, weight: list | None, balanced: bool, name: str):
+    """The per-class weight tensor (or None): given, balanced from the training counts, or off."""
+    import torch
 
-    if not sequence:
-        return lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing)
+    if weight is not None and balanced:
+        raise SpecError(f"train.loss: {name} takes weight or balanced, not both",
+                        hint=f"e.g. {name}(balanced=true)", kind="arg")
+    if balanced:
+        counts = torch.tensor(ctx.counts, dtype=torch.float32)
+        return counts.sum() / (len(counts) * counts.clamp(min=1))  # a class absent from training: n / classes
+    if weight is None:
+        return None
+    if len(weight) != ctx.num_classes or not all(isinstance(w, int | float) and not isinstance(w, bool) and w >= 0
+                                                 for w in weight):
+        raise SpecError(f"train.loss: {name}(weight=...) needs {ctx.num_classes} non-negative numbers, one per "
+                        f"class the model outputs, got {weight!r}",
+                        hint=f"e.g. {name}(weight=[{', '.join(['1'] * min(ctx.num_classes, 3))}"
+                             f"{', ...' if ctx.num_classes > 3 else ''}]), or balanced=true", kind="arg")
+    return torch.tensor([float(w) for w in weight])
 
-    def loss(out, y):  # (N, T, C) logits against (N, T) class ids: classes go to dim 1 for torch
-        return F.cross_entropy(out.movedim(-1, 1), y, label_smoothing=label_smoothing)
+
+def _classes_first(fn, ctx: LossContext):
+    """``fn`` on (N, C, ...) layouts: sequence outputs (N, T, C) and probability targets move classes to dim 1."""
+    if not ctx.sequence:
+        return fn
+
+    def loss(out, y):
+        return fn(out.movedim(-1, 1), y.movedim(-1, 1) if y.is_floating_point() else y)
 
     return loss
 
 
-def _bce(sequence: bool = False):
+def _cross_entropy(ctx: LossContext, label_smoothing: float, weight: list | None, balanced: bool):
+    import torch.nn.functional as F
+
+    w = _class_weight(ctx, weight, balanced, "cross_entropy")
+
+    def loss(out, y):  # class ids (N,) or probability rows (N, C): torch takes either
+        return F.cross_entropy(out, y, weight=None if w is None else w.to(out.device),
+                               label_smoothing=label_smoothing)
+
+    return _classes_first(loss, ctx)
+
+
+def _nll(ctx: LossContext, weight: list | None, balanced: bool):
+    import torch.nn.functional as F
+
+    w = _class_weight(ctx, weight, balanced, "nll")
+
+    def loss(logp, y):
+        wd = None if w is None else w.to(logp.device)
+        if not y.is_floating_point():
+            return F.nll_loss(logp, y, weight=wd)
+        # probability targets: -sum_c w_c y_c log p_c, averaged over samples (cross_entropy's convention)
+        terms = -(y * logp) if wd is None else -(y * logp) * wd.reshape(-1, *[1] * (logp.dim() - 2))
+        return terms.sum(1).mean()
+
+    return _classes_first(loss, ctx)
+
+
+def _bce(ctx: LossContext):
     import torch.nn.functional as F
 
     return F.binary_cross_entropy_with_logits
 
 
-def _mse(sequence: bool = False):
+def _mse(ctx: LossContext):
     import torch.nn.functional as F
 
     return F.mse_loss
 
 
-def _mae(sequence: bool = False):
+def _mae(ctx: LossContext):
     import torch.nn.functional as F
 
     return F.l1_loss
 
 
-def _huber(delta: float, sequence: bool = False):
+def _huber(ctx: LossContext, delta: float):
     import torch.nn.functional as F
 
     return lambda out, y: F.huber_loss(out, y, delta=delta)
 
 
 LOSSES: dict[str, LossEntry] = implement(declared.LOSSES, "build", {
-    "cross_entropy": _cross_entropy, "bce": _bce, "mse": _mse, "mae": _mae, "huber": _huber,
+    "cross_entropy": _cross_entropy, "nll": _nll, "bce": _bce, "mse": _mse, "mae": _mae, "huber": _huber,
 })
 
 
-def build_loss(bound: Bound, sequence: bool = False):
-    """A ``loss(outputs, targets) -> scalar`` callable for a resolved loss call."""
-    return LOSSES[bound.name].build(**bound.kwargs, sequence=sequence)
+def build_loss(bound: Bound, ctx: LossContext | None = None):
+    """A ``loss(outputs, targets) -> scalar`` callable for a resolved loss call (built-in or a plugin's)."""
+    return LOSSES[bound.name].build(ctx or LossContext(), **bound.kwargs)
+
+
+def loss_context(ds, out_shape: tuple[int, ...]) -> LossContext:
+    """The :class:`LossContext` of a data set whose targets were fitted to outputs of ``out_shape``."""
+    import torch
+
+    if ds.task != "classification" or ds.binary:
+        return LossContext()
+    y = ds.train.y
+    ids = y.argmax(-1) if y.is_floating_point() else y  # probability rows count as their likeliest class
+    counts = torch.bincount(ids.reshape(-1), minlength=ds.num_classes)[:ds.num_classes]
+    return LossContext(sequence=len(out_shape) > 1, num_classes=ds.num_classes,
+                       counts=tuple(int(c) for c in counts))
 
 
 # ---------------------------------------------------------------- optimizers
@@ -159,11 +221,21 @@ def _onecycle(opt, *, epochs, steps_per_epoch, max_lr, pct_start, div_factor, fi
         div_factor=div_factor, final_div_factor=final_div_factor)
 
 
-def _plateau(opt, *, epochs, steps_per_epoch, patience, factor, min_lr):
+def _plateau(opt, *, epochs, steps_per_epoch, patience, factor, min_lr, monitor, mode):
     import torch
 
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", patience=patience, factor=factor,
+    mode = plateau_mode(monitor, mode)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, patience=patience, factor=factor,
                                                       min_lr=min_lr)
+
+
+def plateau_mode(monitor: str | None, mode: str) -> str:
+    """'min' or 'max' for a plateau schedule: as given, or the monitored value's direction."""
+    from netc.compiler.train.metrics import mode_of
+
+    if mode != "auto":
+        return mode
+    return mode_of(monitor.partition(".")[2]) if monitor else "min"
 
 
 SCHEDULES: dict[str, ScheduleEntry] = implement(declared.SCHEDULES, "build", {
@@ -179,12 +251,14 @@ def build_schedule(bound: Bound, optimizer, *, epochs: int, steps_per_epoch: int
 __all__ = [
     "LOSSES",
     "OPTIMIZERS",
+    "LossContext",
     "SCHEDULES",
     "LossEntry",
     "ScheduleEntry",
     "build_loss",
     "build_optimizer",
     "build_schedule",
+    "loss_context",
     "resolve_loss",
     "resolve_optimizer",
     "resolve_schedule",

@@ -24,8 +24,10 @@ from netc.runner.metrics import METRICS, Outputs, compute, report
 from netc.runner.objectives import (
     build_loss,
     build_optimizer,
+    loss_context,
     resolve_loss,
     resolve_optimizer,
+    resolve_schedule,
 )
 from netc.runner.rundir import RunDir
 from netc.runner.sources import Inputs
@@ -60,8 +62,12 @@ class Supervised(Objective):
         es = cfg.early_stopping
         self.monitor = es.monitor if es else ("val.loss" if ds.val is not None else "train.loss")
         check_monitor(self.monitor, self.metric_names, ds.val is not None, "train.early_stopping.monitor")
+        plateau = resolve_schedule(cfg.schedule) if cfg.schedule else None
+        if plateau is not None and plateau.kwargs.get("monitor"):  # the data may decide the task (and its metrics)
+            check_monitor(plateau.kwargs["monitor"], self.metric_names, ds.val is not None,
+                          f"train.schedule: {plateau.name}(monitor=...)")
         self.mode = cfg.monitor_mode() if es else "min"
-        self.loss_fn = build_loss(loss_call, sequence=ds.task == "classification" and len(out_shape) > 1)
+        self.loss_fn = build_loss(loss_call, loss_context(ds, out_shape))
         # transfer learning: frozen nodes leave the optimizer (and stay in eval mode); lr_mult scales groups
         self.frozen = transfer.freeze(self.model, cfg.freeze)
         opt_call = resolve_optimizer(cfg.optimizer)
@@ -227,6 +233,8 @@ def to_outputs(ds: Dataset, out: torch.Tensor, y: torch.Tensor, probs: bool = Tr
     ``probs=False`` skips the probabilities (only AUC needs them): argmax on the device, ids to the host.
     """
     if ds.task == "classification":
+        if not ds.binary and y.is_floating_point():  # probability-row targets: their likeliest class
+            y = y.argmax(-1)
         if ds.binary:  # one logit per sample (bce)
             logit = out.float().reshape(-1)
             pred = (logit > 0).long()

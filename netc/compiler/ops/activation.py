@@ -31,10 +31,10 @@ op("GELU", "Gaussian error linear unit.",
    category="activation", keeps_layout=True)
 
 
-def _softmax_infer(a: A, ins: list[Shape]) -> Shape:
+def _softmax_infer(a: A, ins: list[Shape], name: str = "Softmax") -> Shape:
     (s,) = ins
     if not -len(s) <= a.dim < len(s) or a.dim in (0, -len(s)):
-        raise ShapeError(f"Softmax(dim={a.dim}) is out of range for {fmt_shape(s)}",
+        raise ShapeError(f"{name}(dim={a.dim}) is out of range for {fmt_shape(s)}",
                          hint="dim counts from the batch axis 0; use -1 for the last axis")
     return s
 
@@ -42,3 +42,7 @@ def _softmax_infer(a: A, ins: list[Shape]) -> Shape:
 op("Softmax", "Normalise to probabilities along `dim` (use raw logits with cross_entropy instead).",
    [Arg("dim", "int", -1, doc="axis to normalise (0 is the batch axis)")],
    infer=_softmax_infer, lower=lambda a, ins, out: L("nn.Softmax", dim=a.dim), category="activation")
+op("LogSoftmax", "Log-probabilities along `dim`: log(softmax(x)), computed stably; the output for loss: nll.",
+   [Arg("dim", "int", -1, doc="axis to normalise (0 is the batch axis)")],
+   infer=lambda a, ins: _softmax_infer(a, ins, "LogSoftmax"),
+   lower=lambda a, ins, out: L("nn.LogSoftmax", dim=a.dim), category="activation", example="Dense(10) → LogSoftmax")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import INIT, A, Arg, L, Shape, concrete, fmt_shape, op
 from netc.diagnostics import ShapeError
 
 
@@ -121,17 +121,18 @@ def _conv_args(n: int) -> list[Arg]:
         Arg("dilation", kind, 1, doc="spacing between kernel elements", min=1),
         Arg("groups", "int", 1, doc="blocked connections between input and output channels", min=1),
         Arg("bias", "bool", True, doc="learn an additive bias"),
+        INIT,
     ]
 
 
 op("Conv1D", "1-D convolution over (N, C, L).", _conv_args(1), infer=_conv_infer(1, "Conv1D"),
    lower=_conv_lower(1), params=_conv_params(1), macs=_conv_macs(1), category="conv",
-   fresh_output=True, channel_axis=1, weight_out_axis=0, merge_width="filters",
+   fresh_output=True, channel_axis=1, weight_out_axis=0, merge_width="filters", init_arg="init",
    example="Conv1D(32, 5, padding=same) → ReLU")
 op("Conv2D", "2-D convolution over (N, C, H, W).", _conv_args(2), infer=_conv_infer(2, "Conv2D"),
    lower=_conv_lower(2), params=_conv_params(2), macs=_conv_macs(2), category="conv",
    fresh_output=True, channel_axis=1, weight_out_axis=0, merge_width="filters", prefers_channels_last=True,
-   keeps_layout=True, example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
+   keeps_layout=True, init_arg="init", example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
 
 
 def _convt_infer(a: A, ins: list[Shape]) -> Shape:
@@ -172,12 +173,12 @@ op("ConvTranspose2D", "Transposed 2-D convolution (learned upsampling) over (N, 
     Arg("stride", "int2", 1, doc="upsampling factor", min=1),
     Arg("padding", "int2", 0, doc="implicit zero padding removed from the output", min=0),
     Arg("output_padding", "int2", 0, doc="extra size added to one side of the output", min=0),
-    Arg("bias", "bool", True, doc="learn an additive bias")],
+    Arg("bias", "bool", True, doc="learn an additive bias"), INIT],
    infer=_convt_infer, lower=_convt_lower,
    params=lambda a, ins: ins[0][1] * a.filters * _tuple(a.kernel, 2)[0] * _tuple(a.kernel, 2)[1]
    + (a.filters if a.bias else 0),
    macs=lambda a, ins, out: concrete(ins[0][2]) * concrete(ins[0][3]) * ins[0][1] * a.filters
    * _tuple(a.kernel, 2)[0] * _tuple(a.kernel, 2)[1],
    category="conv", fresh_output=True, channel_axis=1, weight_out_axis=1,  # weight is (in, out, kh, kw)
-   prefers_channels_last=True, keeps_layout=True,
+   prefers_channels_last=True, keeps_layout=True, init_arg="init",
    example="Reshape([64, 4, 4]) → ConvTranspose2D(32, 4, stride=2, padding=1)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import INIT, A, Arg, L, Shape, concrete, fmt_shape, op
 from netc.diagnostics import ShapeError
 
 
@@ -33,11 +33,11 @@ def _dense_macs(a: A, ins: list[Shape], out: Shape) -> int:
 
 op("Dense", "Fully connected layer over the last dimension: y = x W^T + b.",
    [Arg("units", "int", doc="output features", min=1),
-    Arg("bias", "bool", True, doc="learn an additive bias")],
+    Arg("bias", "bool", True, doc="learn an additive bias"), INIT],
    infer=_dense_infer,
    lower=lambda a, ins, out: L("nn.Linear", ins[0][-1], a.units, **({} if a.bias else {"bias": False})),
    params=_dense_params, macs=_dense_macs, aliases=("Linear",), category="core",
-   fresh_output=True, channel_axis=-1, weight_out_axis=0, merge_width="units",
+   fresh_output=True, channel_axis=-1, weight_out_axis=0, merge_width="units", init_arg="init",
    example="Flatten → Dense(128) → ReLU")
 
 
@@ -52,12 +52,12 @@ def _embedding_infer(a: A, ins: list[Shape]) -> Shape:
 op("Embedding", "Lookup table mapping integer ids (N, T) to vectors (N, T, dim).",
    [Arg("vocab", "int", doc="number of distinct ids", min=1),
     Arg("dim", "int", doc="vector size", min=1),
-    Arg("padding_idx", "int", None, doc="id whose vector stays zero", nullable=True, min=0)],
+    Arg("padding_idx", "int", None, doc="id whose vector stays zero", nullable=True, min=0), INIT],
    infer=_embedding_infer,
    lower=lambda a, ins, out: L("nn.Embedding", a.vocab, a.dim,
                                **({} if a.padding_idx is None else {"padding_idx": a.padding_idx})),
    params=lambda a, ins: a.vocab * a.dim, category="core", input_dtype="int64", id_range_arg="vocab",
-   pad_id_arg="padding_idx",
+   pad_id_arg="padding_idx", init_arg="init",
    example="Embedding(1000, 64) → LSTM(64)")
 
 op("Dropout", "Zeroes elements with probability `rate` during training; identity at inference.",

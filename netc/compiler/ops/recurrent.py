@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import INIT, A, Arg, L, Shape, concrete, fmt_shape, op
 from netc.diagnostics import ShapeError
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
@@ -83,7 +83,7 @@ for _name, _doc in [("RNN", "Elman RNN with tanh"), ("LSTM", "Long short-term me
         Arg("layers", "int", 1, doc="stacked layers", min=1),
         Arg("bidirectional", "bool", False, doc="also run backwards; output size doubles"),
         Arg("return_sequences", "bool", False, doc="return every step (N, T, H) instead of the last state (N, H)"),
-        Arg("dropout", "float", 0.0, doc="dropout between stacked layers", min=0.0, max=1.0)],
+        Arg("dropout", "float", 0.0, doc="dropout between stacked layers", min=0.0, max=1.0), INIT],
        infer=_infer(_name), lower=_lower(_name), params=_params(_name), macs=_macs(_name), scratch=_states(_name),
-       category="sequence", dropout_arg="dropout",
+       category="sequence", dropout_arg="dropout", init_arg="init",
        example=f"{_name}(64, layers=2, return_sequences=true) → {_name}(64) → Dense(10)")

@@ -22,8 +22,9 @@ from netc.diagnostics import Span, SpecError, UsageError, did_you_mean
 from netc.dsl.scalars import typed_scalar
 from netc.compiler.train.metrics import DEFAULT_METRICS, METRICS, mode_of
 from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
-from netc.compiler.train.registry import call_schema, one_of, resolve
-from netc.compiler.train.sources import SOURCES, TOKENIZERS, infer_source
+from netc.compiler.train.registry import PLUGIN_NAME, Table, call_schema, one_of, resolve
+from netc.compiler.train.initializers import NAMES as INIT_NAMES
+from netc.compiler.train.sources import SOURCES, infer_source
 
 _MISSING = dataclasses.MISSING
 
@@ -61,15 +62,6 @@ class DataConfig:
     limit: int | None = opt(None, "use only the first N samples (quick experiments)", minimum=1)
     classes: list[int] | None = opt(None, "keep only the samples of these class ids, relabelled 0, 1, ... in this "
                                           "order (e.g. [5, 6, 7, 8, 9]: a 5-class task on digits 5-9)")
-    tokenizer: str = opt("char", "text sources: char (one token per character), bpe (byte-level BPE) or "
-                                 "word (whitespace/punctuation words); trained on the training split only and "
-                                 "saved in the run directory", choices=TOKENIZERS)
-    vocab_size: int = opt(1000, "text sources, bpe and word: largest vocabulary, special tokens included (char: "
-                                "every character of the training split)", minimum=8)
-    block: int | None = opt(None, "language modelling: tokens per training block (default: the declared input "
-                                  "length)", minimum=1)
-    text: str = opt("text", "text_labels and pairs: the column holding the text (pairs: the source text)")
-    target: str = opt("target", "pairs: the column holding the target text")
     max_bytes: int = opt(DEFAULT_MAX_BYTES, "largest amount of data read into memory, in bytes after "
                                             "decompression (.gz files, .npz members); larger data are refused",
                          minimum=1)
@@ -110,6 +102,8 @@ class AugmentConfig:
     flip: bool = opt(False, "flip images horizontally with probability 1/2")
     noise: float = opt(0.0, "add Gaussian noise with this standard deviation to float inputs (0: off)",
                        minimum=0.0)
+    rotation: float = opt(0.0, "rotate images by a random angle in [-rotation, rotation] degrees about their "
+                               "centre, filling with zeros (0: off)", minimum=0.0, maximum=180.0)
 
 
 @dataclass
@@ -178,6 +172,9 @@ class TrainConfig:
     clip_grad_norm: float | None = opt(None, "clip the global gradient norm to this value; default: no "
                                              "clipping", minimum=0.0)
     seed: int = opt(0, "seed for weight init (CLI), shuffling, dropout and augmentation")
+    init: str | None = opt(None, "weight initialiser of every layer with weights (Dense, Conv, Embedding, "
+                                 "RNN/LSTM/GRU) that names none with init=, e.g. he; default: torch's",
+                           choices=INIT_NAMES)
     device: str = opt("auto", "auto (cuda when available), cpu or cuda", choices=("auto", "cpu", "cuda"))
     precision: str = opt("fp32", "fp32, bf16 or fp16 autocast; mixed precision runs on CUDA only (CPU "
                                  "falls back to fp32)", choices=("fp32", "bf16", "fp16"))
@@ -244,13 +241,6 @@ class TrainConfig:
         task = SOURCES[source].task if source in SOURCES else None
         return task if task in ("classification", "regression") else None
 
-    @property
-    def text_task(self) -> str | None:
-        """'language' or 'seq2seq' when the data source makes this run one of those objectives, else None."""
-        source = self.data.source or (infer_source(self.data.path) if self.data.path else "digits")
-        task = SOURCES[source].task if source in SOURCES else None
-        return task if task in ("language", "seq2seq") else None
-
     def metric_names(self, task: str | None = None) -> list[str]:
         """The metrics to log: the configured list, or the default for the task."""
         task = task or self.task or "classification"
@@ -280,12 +270,7 @@ class TrainConfig:
         if self.data.window is not None and source is not None and SOURCES[source].task != "regression":
             fail("data.window", f"window only applies to time series, not '{source}'",
                  f"series sources: {one_of(k for k, s in SOURCES.items() if s.series)}")
-        text_task = self.text_task
-        if text_task is not None and self.loss is not None and _task_of_loss(
-                resolve(self.loss, LOSSES, "loss", where="train.loss").name) != "classification":
-            fail("loss", f"a {text_task} source trains on next-token cross-entropy, not {self.loss}",
-                 "remove train.loss, or write loss: cross_entropy(label_smoothing=0.1)")
-        task = text_task or self.task
+        task = self.task
         for i, name in enumerate(self.metrics or []):
             if task is not None and METRICS[name].task != task:
                 fail(f"metrics[{i}]", f"'{name}' is a {METRICS[name].task} metric but this run is {task}",
@@ -297,6 +282,14 @@ class TrainConfig:
         if self.init_from is not None and not self.init_from.path:
             fail("init_from", "init_from needs a path", "e.g. init_from: runs/digits_pretrain (a run directory or "
                                                         "a .safetensors file)")
+        if self.schedule is not None:  # a plateau schedule's monitor must be a logged value, like early stopping's
+            sched = resolve(self.schedule, SCHEDULES, "schedule", where=f"{prefix}.schedule")
+            if sched.kwargs.get("mode", "auto") not in ("auto", "min", "max"):
+                fail("schedule", f"{sched.name}(mode=...) must be auto, min or max, got {sched.kwargs['mode']!r}",
+                     f"e.g. {sched.name}(monitor=val.accuracy, mode=max)")
+            if sched.kwargs.get("monitor") is not None:
+                check_monitor(sched.kwargs["monitor"], self.metric_names(task), self.split.val > 0,
+                              f"{prefix}.schedule: {sched.name}(monitor=...)", _span(spans, f"{prefix}.schedule"))
         if self.precision != "fp32" and self.device == "cpu":
             pass  # allowed: falls back to fp32 with a note at run time
 
@@ -653,7 +646,11 @@ def _field_schema(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
     elif typing.get_origin(inner) is list:
         items: dict[str, Any] = {"type": "string"}
         if meta["table"] is not None:
-            items["enum"] = sorted(_TABLES[meta["table"]][0])
+            table = _TABLES[meta["table"]][0]
+            items["enum"] = sorted(table)
+            if isinstance(table, Table):  # or a name from an installed plugin (checked, with a hint, when built)
+                items = {"anyOf": [items, PLUGIN_NAME | {"description": f"from an installed package "
+                                                                        f"({table.group} entry points)"}]}
         s = {"description": doc, "type": ["array", "null"] if nullable else "array", "items": items,
              "uniqueItems": True}
     else:

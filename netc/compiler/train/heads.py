@@ -20,6 +20,8 @@ from netc.diagnostics import Diagnostic, SpecError
 APPLIED = {("Softmax", "cross_entropy"): "softmax (as log-softmax)",
            ("LogSoftmax", "cross_entropy"): "log-softmax",
            ("Sigmoid", "bce"): "the sigmoid"}
+# losses that read an activation's output rather than logits: loss → the last op it needs
+NEEDS = {"nll": "LogSoftmax"}
 GAN_MODELS = frozenset({"generator", "discriminator"})
 
 
@@ -46,6 +48,14 @@ def check_output_activation(program: Program, train: TrainConfig | None, source:
             if node is None:
                 continue
             used = loss if loss is not None else ("cross_entropy" if node.op in ("Softmax", "LogSoftmax") else None)
+            needed = NEEDS.get(used) if used is not None else None
+            if needed is not None and node.op != needed:  # nll on logits or probabilities: no log-probabilities
+                diags.append(Diagnostic(
+                    "train", f"{used} expects log-probabilities, but the model ends in {node.op}", node.span,
+                    f"replace the Softmax with {needed}, or remove it and use loss: cross_entropy on the logits"
+                    if node.op == "Softmax" else
+                    f"end the model with → {needed}, or use loss: cross_entropy on these logits"))
+                continue
             applied = APPLIED.get((node.op, used))
             if applied is None:
                 continue
@@ -53,6 +63,7 @@ def check_output_activation(program: Program, train: TrainConfig | None, source:
             diags.append(Diagnostic(
                 "train", f"{node.op} before {used} ({how}): {used} applies {applied} to the model's outputs itself, "
                          f"so this model would train on it twice (slowly, to a poor loss)", node.span,
-                f"netc eval and predict report probabilities from the logits: remove the {node.op}"))
+                f"netc eval and predict report probabilities from the logits: remove the {node.op}"
+                + (" (or keep it and use loss: nll)" if node.op == "LogSoftmax" else "")))
     if diags:
         raise SpecError("train", diagnostics=diags, source=source)

@@ -11,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from netc.compiler.train.registry import Bound, Entry, Param, resolve
+from netc.compiler.train.registry import Bound, Entry, Param, Table, resolve
 
 
 @dataclass(frozen=True)
 class LossEntry(Entry):
-    """A loss: ``task`` says what the targets are (class ids, 0/1 labels, real values)."""
+    """A loss: ``task`` says what the targets are (class ids, 0/1 labels, real values).
+
+    ``build(ctx, **arguments)`` returns ``loss(outputs, targets) -> scalar`` (torch); ``ctx`` is the
+    run's :class:`LossContext`. Installed packages add losses through the ``netc.losses`` entry-point
+    group: a module with ``LOSSES: list[LossEntry]``, each with its ``build`` set.
+    """
 
     task: str = "classification"  # classification | binary | regression
 
@@ -26,13 +31,30 @@ class ScheduleEntry(Entry):
     """A learning-rate schedule: ``interval`` says whether it steps per batch or per epoch."""
 
     interval: str = "epoch"  # "step": after every optimizer step; "epoch": after validation
-    needs_metric: bool = False  # step(val_loss) instead of step()
+    needs_metric: bool = False  # step(a logged value) instead of step()
 
 
-LOSSES: dict[str, LossEntry] = {e.name: e for e in [
-    LossEntry("cross_entropy", "softmax cross-entropy on class logits (targets: class ids)",
-              {"label_smoothing": Param(0.0, float, "mix this much of the uniform distribution into targets")},
-              task="classification"),
+@dataclass(frozen=True)
+class LossContext:
+    """What a loss builder may need to know about the run besides its arguments."""
+
+    sequence: bool = False  # classification per step: outputs (N, T, C), targets (N, T)
+    num_classes: int = 0  # classes the model outputs (classification)
+    counts: tuple[int, ...] = ()  # training samples (or steps) per class id, for balanced class weights
+
+
+_SMOOTH = Param(0.0, float, "mix this much of the uniform distribution into the targets (0: off)")
+_WEIGHT = Param(None, list, "one weight per class, multiplying that class's terms (default: all 1)", optional=True)
+_BALANCED = Param(False, bool, "weight each class by n / (classes * its count in the training split), "
+                               "scikit-learn's 'balanced' (instead of weight)")
+
+LOSSES: Table[LossEntry] = Table("netc.losses", "LOSSES", {e.name: e for e in [
+    LossEntry("cross_entropy", "softmax cross-entropy on class logits; targets: class ids, one-hot rows or "
+                               "probability rows (each summing to 1)",
+              {"label_smoothing": _SMOOTH, "weight": _WEIGHT, "balanced": _BALANCED}, task="classification"),
+    LossEntry("nll", "negative log-likelihood of log-probabilities: the model ends in LogSoftmax; targets as "
+                     "for cross_entropy",
+              {"weight": _WEIGHT, "balanced": _BALANCED}, task="classification"),
     LossEntry("bce", "binary cross-entropy on logits (targets: 0/1, one output per label)", {},
               task="binary"),
     LossEntry("mse", "mean squared error", {}, task="regression"),
@@ -40,7 +62,7 @@ LOSSES: dict[str, LossEntry] = {e.name: e for e in [
     LossEntry("huber", "Huber loss: squared below delta, linear above",
               {"delta": Param(1.0, float, "where the loss turns from quadratic to linear")},
               task="regression"),
-]}
+]})
 
 
 @dataclass(frozen=True)
@@ -93,10 +115,13 @@ SCHEDULES: dict[str, ScheduleEntry] = {e.name: e for e in [
         "div_factor": Param(25.0, float, "initial lr = max_lr / div_factor"),
         "final_div_factor": Param(1e4, float, "final lr = initial lr / final_div_factor"),
     }, interval="step"),
-    ScheduleEntry("plateau", "divide the learning rate when validation loss stops improving", {
+    ScheduleEntry("plateau", "multiply the learning rate by factor when a logged value stops improving", {
         "patience": Param(2, int, "epochs without improvement before reducing"),
         "factor": Param(0.1, float, "multiplier applied on a plateau"),
         "min_lr": Param(0.0, float, "lower bound"),
+        "monitor": Param(None, str, "the logged value to watch, e.g. val.accuracy (default: val.loss, or "
+                                    "train.loss without a validation split)", optional=True),
+        "mode": Param("auto", str, "min or max; auto: min for losses and errors, max for other metrics"),
     }, needs_metric=True),
 ]}
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from netc.compiler.train import config as cfg
+from netc.compiler.train.initializers import INITIALIZERS
 from netc.compiler.train.metrics import DEFAULT_METRICS, METRICS
 from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
 from netc.compiler.train.registry import Entry
@@ -85,6 +86,12 @@ model: Flatten → Dense(10)
 train:
   metrics: [accuracy, precision, recall, auc_roc]
   early_stopping: {monitor: val.auc_roc, patience: 5}
+""",
+    "init": _HEAD + """input: [1, 8, 8]
+model: Conv2D(16, 3, padding=same, init=he) → ReLU → Flatten → Dense(10, init=xavier)
+train:
+  init: he                       # every other layer with weights; the two above name their own
+  seed: 1                        # the same seed, the same initial weights
 """,
     "augment": _HEAD + """input: [1, 8, 8]
 model: Conv2D(16, 3, padding=same) → ReLU → Flatten → Dense(10)
@@ -177,7 +184,7 @@ def _entries(section: Section) -> list[str]:
         if getattr(e, "interval", None) is not None:
             extra.append("steps every batch" if e.interval == "step" else "steps every epoch")  # type: ignore[attr-defined]
         if getattr(e, "needs_metric", False):
-            extra.append("watches val.loss")
+            extra.append("watches its monitor, by default val.loss")
         rows += [f"#### `{_call(e)}`", "", e.doc + (f" ({'; '.join(extra)})" if extra else "") + ".", ""]
         if e.params:
             rows += ["| argument | type | default | meaning |", "| --- | --- | --- | --- |"]
@@ -225,6 +232,33 @@ def _metrics() -> list[str]:
     return rows + [""] + _example("metrics")
 
 
+def _plugins() -> list[str]:
+    return ["## Losses and metrics from installed packages", "",
+            "A spec never carries code. A package adds losses through the `netc.losses` entry-point group and "
+            "metrics through `netc.metrics` (as ops come through `netc.ops`): the entry point names a module "
+            "with `LOSSES: list[LossEntry]` (from `netc.compiler.train.objectives`, each with `build(ctx, "
+            "**arguments)` returning `loss(outputs, targets)`) or `METRICS: list[Metric]` (from "
+            "`netc.compiler.train.metrics`, each with `fn(outputs) -> float`). Once the package is installed its "
+            "names are used like the built-in ones (`loss: focal(gamma=2)`, `metrics: [accuracy, top3]`) and "
+            "checked the same way by `netc check`.", "",
+            "```toml", "[project.entry-points.\"netc.losses\"]", "my_losses = \"my_package.losses\"", "```", ""]
+
+
+def _initializers() -> list[str]:
+    rows = ["## Weight initialisers", "",
+            "A layer with weights (Dense, Conv1D/2D, ConvTranspose2D, Embedding, RNN/LSTM/GRU) takes `init=` "
+            "(`Dense(64, init=he)`); `train.init` sets it for every such layer that names none. The scheme applies "
+            "to the layer's weight tensors (biases keep torch's default) right after torch builds the layer: "
+            "`netc compile` prints the call and `netc.build` runs the same source. Random schemes draw from "
+            "torch's generator, which `netc train` seeds with `train.seed`. Without either, torch's own "
+            "initialisation stays.", "",
+            "| init | also | torch call | meaning |", "| --- | --- | --- | --- |"]
+    for name, i in INITIALIZERS.items():
+        also = ", ".join(f"`{a}`" for a in i.aliases)
+        rows.append(f"| `{name}` | {also} | `{_cell(i.call('layer'))}` | {_cell(i.doc)} |")
+    return rows + [""] + _example("init")
+
+
 def _augment() -> list[str]:
     rows = ["## Augmentations", "", "`train.augment` changes training batches only (validation and test data "
             "stay as they are); every augmentation is off by default.", "",
@@ -251,6 +285,9 @@ def vocabulary() -> list[dict[str, object]]:
                     f"{'higher' if m.mode == 'max' else 'lower'} is better)", "args": []})
     for name, src in SOURCES.items():
         out.append({"table": "source", "name": name, "signature": name, "doc": src.doc, "args": []})
+    for name, i in INITIALIZERS.items():
+        out.append({"table": "init", "name": name, "signature": f"init={name}", "doc": i.doc + (
+            f" (also {', '.join(i.aliases)})" if i.aliases else ""), "args": []})
     hints = typing.get_type_hints(cfg.AugmentConfig)
     for f in dataclasses.fields(cfg.AugmentConfig):
         out.append({"table": "augment", "name": f.name, "signature": f"augment: {{{f.name}: {show(f.default)}}}",
@@ -285,6 +322,8 @@ def render() -> str:
         out += [f"## {s.title}", "", f"`train.{s.key}` is one call string.", ""]
         out += _entries(s) + _example(s.example)
     out += _metrics()
+    out += _plugins()
+    out += _initializers()
     out += _augment()
     return "\n".join(out).rstrip("\n") + "\n"
 

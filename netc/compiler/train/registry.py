@@ -58,11 +58,70 @@ class Entry:
 E = TypeVar("E")
 
 
+class Table(dict[str, E]):
+    """The built-in entries of one vocabulary, plus those installed packages declare in an entry-point group.
+
+    Iterating gives the built-in names only (the committed schema and the generated docs stay the
+    same on every machine); looking a name up (``table[name]``, ``get``, ``in``) loads the group's
+    plugins on a miss, as the op registry does for ``netc.ops``. A plugin's entry point names a
+    module (or callable returning one) with an ``attr`` list of finished entries, implementation
+    included: ``LOSSES`` for ``netc.losses``, ``METRICS`` for ``netc.metrics``.
+    """
+
+    def __init__(self, group: str, attr: str, entries: Mapping[str, E] = (), fallback: Table | None = None):
+        super().__init__(entries)
+        self.group, self.attr = group, attr
+        self.fallback = fallback  # the declared table whose plugins an implemented copy shares
+        self.plugins: dict[str, E] | None = None if fallback is None else fallback.plugins
+
+    def load_plugins(self) -> dict[str, E]:
+        """The entries of installed plugins (loaded once), by name."""
+        if self.fallback is not None:
+            return self.fallback.load_plugins()
+        if self.plugins is None:
+            from importlib.metadata import entry_points
+
+            found: dict[str, E] = {}
+            for ep in entry_points(group=self.group):
+                obj = ep.load()
+                for entry in getattr(obj() if callable(obj) else obj, self.attr, []):
+                    name = getattr(entry, "name", None)
+                    if not isinstance(name, str) or name in self or name in found:
+                        raise ValueError(f"plugin {ep.value!r} of {self.group}: entry {name!r} is declared twice "
+                                         f"or has no name")
+                    found[name] = entry
+            self.plugins = found
+        return self.plugins
+
+    def __missing__(self, key: str) -> E:
+        found = self.load_plugins()
+        if key in found:
+            return found[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or (isinstance(key, str) and key in self.load_plugins())
+
+    def everything(self) -> dict[str, E]:
+        """Built-in and plugin entries (for hints listing what a name could be)."""
+        return {**self, **self.load_plugins()}
+
+
 def implement(table: Mapping[str, E], attr: str, impls: Mapping[str, Callable[..., Any]]) -> dict[str, E]:
-    """The declared ``table`` with each entry's ``attr`` set to its implementation (one per name, no more)."""
+    """The declared ``table`` with each entry's ``attr`` set to its implementation (one per name, no more).
+
+    Plugin entries of a :class:`Table` come implemented; the copy looks them up in the declared table.
+    """
     if set(impls) != set(table):
         raise AssertionError(f"implementations {sorted(impls)} do not match the declared names {sorted(table)}")
-    return {name: dataclasses.replace(entry, **{attr: impls[name]}) for name, entry in table.items()}  # type: ignore[type-var]
+    done = {name: dataclasses.replace(entry, **{attr: impls[name]}) for name, entry in table.items()}  # type: ignore[type-var]
+    return Table(table.group, table.attr, done, fallback=table) if isinstance(table, Table) else done
 
 
 def type_name(kind: type) -> str:
@@ -105,10 +164,11 @@ def resolve(text: str, table: Mapping[str, Entry], what: str, *, where: str,
                         e.hint or f"write it like {next(iter(table))}(arg=value)", kind="syntax") from None
     entry = table.get(name) or table.get(name.lower())
     if entry is None:
-        hint = did_you_mean(name, list(table))
+        known = table.everything() if isinstance(table, Table) else table
+        hint = did_you_mean(name, list(known))
         hint = f"{hint} " if hint else ""
         raise SpecError(f"{where}: unknown {what} '{name}'", span,
-                        f"{hint}known {what}s: {one_of(table)}", kind="name")
+                        f"{hint}known {what}s: {one_of(known)}", kind="name")
     params = list(entry.params)
     if len(args) > len(params):
         raise SpecError(f"{where}: {entry.name} takes at most {len(params)} positional argument(s), "
@@ -162,6 +222,12 @@ def call_schema(table: Mapping[str, Entry], description: str, nullable: bool = F
         {"type": "string", "pattern": r"^\s*(" + "|".join(names) + r")\s*\(.*\)\s*$",
          "description": "a call with arguments, e.g. " + _example_call(table)},
     ]
+    if isinstance(table, Table):  # names from installed plugins: checked (with a hint) by resolve
+        alts.append(PLUGIN_NAME | {"description": f"from an installed package ({table.group} entry points)"})
     if nullable:
         alts.append({"type": "null", "description": "not used"})
     return {"description": description, "anyOf": alts}
+
+
+# a name (or call) the committed schema cannot list: it comes from an installed package
+PLUGIN_NAME = {"type": "string", "pattern": r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(\(.*\))?\s*$"}
