@@ -161,7 +161,13 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="?", default=None, metavar="INPUTS", help=".npy/.npz/.csv file")
     pr.add_argument("--spec", default=None)
     pr.add_argument("-o", "--output", default=None, help="predictions file (.csv or .npy)")
-    pr.add_argument("-n", "--num-samples", type=int, default=None, help="GAN: samples to generate")
+    pr.add_argument("-n", "--num-samples", type=int, default=None,
+                    help="GAN: samples to generate; language model: tokens to generate (default 200)")
+    pr.add_argument("--prompt", default=None, help="language model: text to continue; seq2seq: a source text")
+    pr.add_argument("--temperature", type=float, default=1.0, help="language model: sampling temperature (0: greedy)")
+    pr.add_argument("--top-k", type=int, default=None, help="language model: sample from the K most likely tokens")
+    pr.add_argument("--seed", type=int, default=0, help="language model: seed of the sampling")
+    pr.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy decoding)")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     pr.add_argument("--no-optimize", action="store_true", help="predict with the training graph (no inference passes)")
     ls = sub.add_parser("lsp", help="language server for editors (LSP over stdio): live diagnostics, hover, completion")
@@ -196,7 +202,8 @@ EXAMPLES: dict[str, list[str]] = {
     "train": ["netc train examples/digits_cnn.yaml", "netc train spec.yaml --set train.epochs=3 --device auto",
               "netc train spec.yaml --resume runs/spec   # continue an interrupted run"],
     "eval": ["netc eval runs/digits_cnn", "netc eval runs/digits_cnn --split val --format json"],
-    "predict": ["netc predict runs/digits_cnn inputs.npy -o preds.csv", "netc predict runs/digits_gan -n 64 -o x.npy"],
+    "predict": ["netc predict runs/digits_cnn inputs.npy -o preds.csv", "netc predict runs/digits_gan -n 64 -o x.npy",
+                "netc predict runs/char_gpt --prompt 'The ' -n 200 --temperature 0.8 --top-k 20"],
     "tune": ["netc tune examples/digits_cnn_tune.yaml --trials 20",
              "netc tune spec.yaml --trials 50 --storage postgresql://host/db   # one study, many machines"],
     "profile": ["netc profile specs/resnet18.yaml --param classes=10 --param size=64 --batch 16",

@@ -227,6 +227,7 @@ class UsageError(NetcError):
 # The optional extras of pyproject.toml, by the top-level modules each one brings (the core is
 # pyyaml, lark and jsonschema: the checker). What a missing one is called in messages.
 EXTRAS: Final = {"torch": "train", "numpy": "train", "safetensors": "train", "matplotlib": "train", "PIL": "train",
+                 "tokenizers": "train", "num2words": "train",
                  "pygls": "lsp", "lsprotocol": "lsp", "onnx": "onnx", "onnxruntime": "onnx", "optuna": "tune"}
 EXTRA_NAMES: Final = {"train": "training", "lsp": "language-server", "onnx": "ONNX", "tune": "tuning"}
 

@@ -19,6 +19,7 @@ from netc.compiler.ir import Program
 from netc.compiler.resources import Estimate, Limits, check_resources
 from netc.compiler.space import Space, check_space, read_space
 from netc.compiler.train.config import TrainConfig, train_config, with_overrides
+from netc.compiler.train.causal import check_causal
 from netc.compiler.train.heads import check_output_activation
 from netc.compiler.train.transfer import check_transfer
 from netc.dsl.spec import Spec, read_spec
@@ -63,6 +64,7 @@ def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, ob
     # 3. the train: block, as deeply as `netc train` checks it (vocabulary names and arguments, monitors)
     train = train_config(program, root=spec.root) if program.train is not None else None
     check_output_activation(program, train, program.source)  # Softmax → cross_entropy and its kin
+    check_causal(program, train, program.source)  # a next-token objective over non-causal attention
     check_transfer(program, train, spec.root)  # freeze / lr_mult / init_from.new patterns name real nodes
     # 4. the whole program's parameters and memory against the limits (training at the batch size it will use)
     cfg = train

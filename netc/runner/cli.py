@@ -212,8 +212,11 @@ def _train(program, graph, cfg, dist, run_dir: Path, resume, write_run_files) ->
         return EXIT_OK
     model = _build(program)
     init_span = train_spans(program.source, program.file).get("train.init_from:key")
+    from netc.runner.textfit import fit_text, text_source
+
     with dist.peers_lost():
-        result = fit(model, inputs_of(graph), cfg, run_dir, resume=resume, on_start=write_run_files,
+        result = fit_text(model, inputs_of(graph), cfg, run_dir, resume, on_start=write_run_files) \
+            if text_source(cfg) else fit(model, inputs_of(graph), cfg, run_dir, resume=resume, on_start=write_run_files,
                      init_span=init_span)
     if dist.main:
         print(f"run saved in {run_dir} (best epoch {result.best_epoch}, {result.monitor} {result.best_value:.4g})"
@@ -432,6 +435,11 @@ def run_predict(args: argparse.Namespace) -> int:
     gan_dir = _gan_run(args.run)
     if gan_dir is not None:
         return _predict_gan(gan_dir, args)
+    from netc.runner.textfit import predict_text, text_run
+
+    text = text_run(args.run)
+    if text is not None:
+        return predict_text(*text, args, _load_run)
     if args.inputs is None:
         raise UsageError("netc predict needs an INPUTS file", hint="e.g. netc predict runs/x samples.npy -o preds.csv")
     model, inputs, cfg, preprocess = _load_run(args.run, args.spec, None, args.device,
@@ -439,6 +447,8 @@ def run_predict(args: argparse.Namespace) -> int:
     xs = tuple(torch.from_numpy(a) for a in read_inputs(args.inputs, inputs, cfg.data))
     out = predict(model, xs, batch_size=cfg.eval_batch_size, preprocess=preprocess).cpu()
     task = (preprocess or {}).get("task", "classification")
+    if out.dim() > 2:  # per-position outputs (N, T, ...): one CSV row per sample cannot hold them
+        return _predict_sequences(out, task, args.output)
     if task == "classification":
         probs = torch.sigmoid(out).reshape(-1, 1) if out.shape[-1:] == (1,) else torch.softmax(out, dim=-1)
         if probs.shape[-1] == 1:
@@ -461,6 +471,24 @@ def run_predict(args: argparse.Namespace) -> int:
         np.savetxt(target, table, delimiter=",", header=",".join(header), comments="", fmt=fmt)
     if args.output:
         print(f"wrote {len(table)} predictions to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _predict_sequences(out, task: str, output: str | None) -> int:
+    """Sequence outputs as .npy (class ids (N, T) or values) or JSON Lines (one sample per line), never CSV."""
+    import numpy as np
+
+    from netc.runner.textfit import _emit
+
+    array = out.argmax(-1).numpy() if task == "classification" else out.numpy()
+    if output and output.endswith(".npy"):
+        np.save(output, array)
+        print(f"wrote {len(array)} predictions to {output}", file=sys.stderr)
+    elif output and not output.endswith((".jsonl", ".json")):
+        raise UsageError(f"-o {output}: this model predicts a sequence per sample {tuple(out.shape[1:])}, which a "
+                         "CSV row cannot hold", hint="write -o preds.jsonl (one JSON line per sample) or -o preds.npy")
+    else:
+        _emit([{"pred": row.tolist()} for row in array], output)
     return EXIT_OK
 
 

@@ -144,9 +144,32 @@ def r2(o: Outputs) -> float:
     return _per_output(o, _r2)
 
 
+# ---------------------------------------------------------------- language and sequence-to-sequence
+# These read token counts summed over a whole split (netc.runner.language / seq2seq): ``nll`` (summed
+# cross-entropy in nats), ``tokens``, ``chars`` (characters of the original text those tokens cover),
+# ``correct`` (argmax hits), ``exact`` and ``sequences`` (whole targets decoded right).
+
+def perplexity(s: dict[str, float]) -> float:
+    return math.exp(min(s["nll"] / s["tokens"], 700.0))  # capped: exp overflows a float past ~709
+
+
+def bits_per_char(s: dict[str, float]) -> float:
+    return s["nll"] / (s["chars"] * math.log(2))
+
+
+def token_accuracy(s: dict[str, float]) -> float:
+    return s["correct"] / s["tokens"]
+
+
+def exact_match(s: dict[str, float]) -> float:
+    return s["exact"] / s["sequences"]
+
+
 METRICS: dict[str, Metric] = implement(declared.METRICS, "fn", {
     "accuracy": accuracy, "precision": _macro("precision"), "recall": _macro("recall"), "f1": _macro("f1"),
     "auc_roc": auc_roc, "mse": mse, "mae": mae, "rmse": rmse, "r2": r2,
+    "perplexity": perplexity, "bits_per_char": bits_per_char, "next_token_accuracy": token_accuracy,
+    "token_accuracy": token_accuracy, "exact_match": exact_match,
 })
 
 

@@ -23,7 +23,7 @@ from netc.compiler.train import sources as declared
 from netc.compiler.train.registry import implement
 from netc.compiler.train.sources import Source, infer_source
 from netc.diagnostics import DataError, did_you_mean
-from netc.runner import datafiles
+from netc.runner import datafiles, textread
 
 if TYPE_CHECKING:
     import numpy as np
@@ -393,7 +393,7 @@ def _folder(cfg: DataConfig, inputs: Inputs) -> Raw:
 
 SOURCES: dict[str, Source] = implement(declared.SOURCES, "read", {
     "digits": _digits, "sunspots": _sunspots, "co2": _co2, "idx": _idx, "cifar10": _cifar10, "npz": _npz,
-    "csv": _csv, "folder": _folder,
+    "csv": _csv, "folder": _folder, **textread.READERS,
 })
 
 

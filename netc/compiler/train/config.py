@@ -24,7 +24,7 @@ from netc.compiler.train.metrics import DEFAULT_METRICS, METRICS, mode_of
 from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
 from netc.compiler.train.registry import PLUGIN_NAME, Table, call_schema, one_of, resolve
 from netc.compiler.train.initializers import NAMES as INIT_NAMES
-from netc.compiler.train.sources import SOURCES, infer_source
+from netc.compiler.train.sources import SOURCES, TOKENIZERS, infer_source
 
 _MISSING = dataclasses.MISSING
 
@@ -62,6 +62,15 @@ class DataConfig:
     limit: int | None = opt(None, "use only the first N samples (quick experiments)", minimum=1)
     classes: list[int] | None = opt(None, "keep only the samples of these class ids, relabelled 0, 1, ... in this "
                                           "order (e.g. [5, 6, 7, 8, 9]: a 5-class task on digits 5-9)")
+    tokenizer: str = opt("char", "text sources: char (one token per character), bpe (byte-level BPE) or "
+                                 "word (whitespace/punctuation words); trained on the training split only and "
+                                 "saved in the run directory", choices=TOKENIZERS)
+    vocab_size: int = opt(1000, "text sources, bpe and word: largest vocabulary, special tokens included (char: "
+                                "every character of the training split)", minimum=8)
+    block: int | None = opt(None, "language modelling: tokens per training block (default: the declared input "
+                                  "length)", minimum=1)
+    text: str = opt("text", "text_labels and pairs: the column holding the text (pairs: the source text)")
+    target: str = opt("target", "pairs: the column holding the target text")
     max_bytes: int = opt(DEFAULT_MAX_BYTES, "largest amount of data read into memory, in bytes after "
                                             "decompression (.gz files, .npz members); larger data are refused",
                          minimum=1)
@@ -241,6 +250,13 @@ class TrainConfig:
         task = SOURCES[source].task if source in SOURCES else None
         return task if task in ("classification", "regression") else None
 
+    @property
+    def text_task(self) -> str | None:
+        """'language' or 'seq2seq' when the data source makes this run one of those objectives, else None."""
+        source = self.data.source or (infer_source(self.data.path) if self.data.path else "digits")
+        task = SOURCES[source].task if source in SOURCES else None
+        return task if task in ("language", "seq2seq") else None
+
     def metric_names(self, task: str | None = None) -> list[str]:
         """The metrics to log: the configured list, or the default for the task."""
         task = task or self.task or "classification"
@@ -270,7 +286,12 @@ class TrainConfig:
         if self.data.window is not None and source is not None and SOURCES[source].task != "regression":
             fail("data.window", f"window only applies to time series, not '{source}'",
                  f"series sources: {one_of(k for k, s in SOURCES.items() if s.series)}")
-        task = self.task
+        text_task = self.text_task
+        if text_task is not None and self.loss is not None and _task_of_loss(
+                resolve(self.loss, LOSSES, "loss", where="train.loss").name) != "classification":
+            fail("loss", f"a {text_task} source trains on next-token cross-entropy, not {self.loss}",
+                 "remove train.loss, or write loss: cross_entropy(label_smoothing=0.1)")
+        task = text_task or self.task
         for i, name in enumerate(self.metrics or []):
             if task is not None and METRICS[name].task != task:
                 fail(f"metrics[{i}]", f"'{name}' is a {METRICS[name].task} metric but this run is {task}",

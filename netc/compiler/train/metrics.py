@@ -23,7 +23,7 @@ class Metric:
 
     name: str
     doc: str
-    task: str  # "classification" (class ids + probabilities) or "regression" (real values)
+    task: str  # "classification" (class ids + probabilities), "regression" (real values), "language", "seq2seq"
     mode: str  # "max" if larger is better, "min" otherwise
     fn: Callable[..., float] | None = field(default=None, repr=False)  # attached by netc.runner.metrics
     needs_probs: bool = False  # uses class probabilities, not just predicted ids
@@ -40,9 +40,18 @@ METRICS: Table[Metric] = Table("netc.metrics", "METRICS", {m.name: m for m in [
     Metric("mae", "mean absolute error (original units)", "regression", "min"),
     Metric("rmse", "root mean squared error (original units)", "regression", "min"),
     Metric("r2", "coefficient of determination", "regression", "max"),
+    Metric("perplexity", "exp of the mean per-token cross-entropy (next-token prediction)", "language", "min"),
+    Metric("bits_per_char", "cross-entropy of the whole text in bits per character of the original text "
+                            "(comparable across tokenizers)", "language", "min"),
+    Metric("next_token_accuracy", "fraction of positions whose most likely next token is the true one",
+           "language", "max"),
+    Metric("token_accuracy", "fraction of target tokens predicted right under teacher forcing", "seq2seq", "max"),
+    Metric("exact_match", "fraction of targets whose greedy decoding equals the whole target text", "seq2seq",
+           "max"),
 ]})
 
-DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["rmse", "mae"]}
+DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["rmse", "mae"],
+                   "language": ["perplexity", "bits_per_char"], "seq2seq": ["token_accuracy", "exact_match"]}
 
 
 def mode_of(name: str) -> str:

@@ -20,11 +20,12 @@ class Source:
     name: str
     doc: str
     read: Callable[..., Any] | None = field(default=None, repr=False)  # attached by netc.runner.sources
-    task: str = "classification"  # classification | regression | any (decided by the loss / targets)
+    task: str = "classification"  # classification | regression | any (decided by the loss / targets) | language | seq2seq
     needs_path: bool = False
     series: bool = False  # 1-D series cut into windows, split chronologically
     normalize: str = "standard"  # default of train.normalize
     example: str = ""  # example path for hints
+    text: bool = False  # text through a tokenizer trained on the training split (netc.runner.text)
     layout: str = ""  # the files it reads, for docs/training.md
     classes: int | None = None  # number of classes when fixed by the data set (static loss/head checks)
 
@@ -63,7 +64,35 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            layout="path/<class>/*.png|jpg|jpeg|bmp|gif|webp, one subfolder per class (sorted names are "
                   "the class ids); images converted to the declared channels (1: grayscale, 3: RGB) "
                   "and resized to its height and width"),
+    Source("pydoc", "the English reference text that ships with CPython (pydoc_data.topics, about 465 KB; "
+                    "language modelling, embedded)", task="language", text=True, normalize="none",
+           layout="read at run time from the standard library (import pydoc_data.topics): the 79 help "
+                  "topics joined in sorted order; split by position (train first, then val, then test)"),
+    Source("text", "a plain UTF-8 text file (language modelling: contiguous blocks, split by position)",
+           task="language", needs_path=True, text=True, normalize="none", example="data/corpus.txt",
+           layout="one UTF-8 text file (optionally .gz); split by position, train first, then val, then test"),
+    Source("pydoc_topics", "paragraphs of 8 CPython help topics (pydoc_data.topics), labelled by the topic "
+                           "they come from (text classification, embedded)", text=True, normalize="none",
+           classes=8,
+           layout="read at run time from the standard library: the paragraphs (8+ words, blank-line "
+                  "separated) of 8 help topics, the topic name as the class; repeated paragraphs dropped"),
+    Source("text_labels", "CSV (header row) or JSONL with a text column and a label column (text "
+                          "classification)", needs_path=True, text=True, normalize="none",
+           example="data/reviews.csv",
+           layout="UTF-8 CSV with a header row, or JSON Lines (.jsonl, one object per line); the columns "
+                  "named by `text` and `label` (class names or ids)"),
+    Source("numbers", "English number words (num2words) and their digits, 0-9999: 'two hundred and six' "
+                      "-> '206' (sequence-to-sequence, generated)", task="seq2seq", text=True, normalize="none",
+           layout="generated at run time with the num2words package: 10,000 pairs (words, digits), "
+                  "shuffled into splits"),
+    Source("pairs", "CSV (header row) or JSONL with a source and a target text column "
+                    "(sequence-to-sequence)", task="seq2seq", needs_path=True, text=True, normalize="none",
+           example="data/pairs.jsonl",
+           layout="UTF-8 CSV with a header row, or JSON Lines; the columns named by `text` (source) and "
+                  "`target`"),
 ]}
+
+TOKENIZERS = ("char", "bpe", "word")  # train.data.tokenizer: characters, byte-level BPE, whitespace words
 
 
 def infer_source(path: str) -> str:
@@ -74,6 +103,8 @@ def infer_source(path: str) -> str:
         return "npz"
     if name.endswith((".csv", ".csv.gz")):
         return "csv"
+    if name.endswith(".txt"):
+        return "text"
     if "ubyte" in name or name.endswith(".idx"):
         return "idx"
     if p.is_dir():

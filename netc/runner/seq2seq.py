@@ -1,0 +1,212 @@
+"""Sequence-to-sequence as an engine objective: teacher forcing in training, greedy or beam decoding after.
+
+A model with two inputs, the source ids ``(N, S)`` and the target prefix ``(N, T)``, gives per-position
+logits ``(N, T, V)``: position t predicts target token t + 1 from the source and the target tokens up to
+t (the decoder's self-attention must be causal). Training feeds the true prefix ``[BOS] y1 .. y(T-1)``
+(teacher forcing) and scores every non-padding position; validation and test also decode greedily,
+one token at a time from ``[BOS]``, and count whole targets decoded exactly (``exact_match``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from netc.runner import checkpoint as ckpt
+from netc.runner.config import check_monitor
+from netc.runner.engine import Context, Epoch, Objective
+from netc.runner.language import check_vocab, label_smoothing
+from netc.runner.metrics import METRICS
+from netc.runner.objectives import build_optimizer, resolve_optimizer
+from netc.runner.rundir import RunDir
+from netc.runner.sources import Inputs
+from netc.runner.text import BOS, EOS, FILE, PAD, PairData, pair_data
+
+
+def until_eos(ids: list[int]) -> list[int]:
+    """The ids before the first [EOS] (padding dropped)."""
+    out = []
+    for i in ids:
+        if i == EOS:
+            break
+        if i != PAD:
+            out.append(int(i))
+    return out
+
+
+@torch.no_grad()
+def greedy(model: torch.nn.Module, src: torch.Tensor, length: int, batch: int = 1024) -> list[list[int]]:
+    """Greedy decoding: each step appends the most likely next token; ids up to [EOS] per source."""
+    out: list[list[int]] = []
+    for i in range(0, len(src), batch):
+        s = src[i:i + batch]
+        tgt = torch.full((len(s), length), PAD, dtype=torch.long, device=s.device)
+        tgt[:, 0] = BOS
+        picked = torch.empty((len(s), length), dtype=torch.long, device=s.device)
+        for t in range(length):  # positions after t are padding; a causal decoder never reads them
+            nxt = model(s, tgt)[:, t].float().argmax(-1)
+            picked[:, t] = nxt
+            if t + 1 < length:
+                tgt[:, t + 1] = nxt
+        out += [until_eos(r) for r in picked.tolist()]
+    return out
+
+
+@torch.no_grad()
+def beam(model: torch.nn.Module, src: torch.Tensor, length: int, width: int) -> list[list[int]]:
+    """Beam search per source: keep the ``width`` most likely prefixes (summed log-probabilities)."""
+    results = []
+    for s in src:
+        beams: list[tuple[float, list[int]]] = [(0.0, [])]
+        done: list[tuple[float, list[int]]] = []
+        for t in range(length):
+            tgt = torch.full((len(beams), length), PAD, dtype=torch.long, device=src.device)
+            tgt[:, 0] = BOS
+            for b, (_, ids) in enumerate(beams):
+                tgt[b, 1:1 + len(ids)] = torch.tensor(ids[:length - 1], dtype=torch.long)
+            logp = F.log_softmax(model(s.expand(len(beams), -1), tgt)[:, t].float(), -1)
+            top = torch.topk(logp, min(width, logp.shape[-1]), dim=-1)
+            grown = [(score + float(v), ids + [int(k)]) for (score, ids), vs, ks in
+                     zip(beams, top.values, top.indices) for v, k in zip(vs, ks)]
+            grown.sort(key=lambda c: -c[0])
+            beams = []
+            for score, ids in grown:
+                (done if ids[-1] == EOS or t == length - 1 else beams).append((score, ids))
+                if len(beams) == width:
+                    break
+            if not beams or (len(done) >= width and max(d[0] for d in done) >= beams[0][0]):
+                break
+        best = max(done or beams, key=lambda c: c[0])
+        results.append(until_eos(best[1]))
+    return results
+
+
+@torch.no_grad()
+def pair_stats(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, batch: int, amp: Any,
+               decode: bool = True) -> dict[str, float]:
+    """Teacher-forced cross-entropy, token hits and (``decode``) greedy exact matches over a split."""
+    nll = torch.zeros((), dtype=torch.float64, device=src.device)
+    correct = torch.zeros((), dtype=torch.int64, device=src.device)
+    for i in range(0, len(src), batch):
+        s, t = src[i:i + batch], tgt[i:i + batch]
+        with amp:
+            out = model(s, t[:, :-1]).float()
+        flat, y = out.reshape(-1, out.shape[-1]), t[:, 1:].reshape(-1)
+        keep = y != PAD
+        nll += F.cross_entropy(flat[keep], y[keep], reduction="sum").double()
+        correct += (flat[keep].argmax(-1) == y[keep]).sum()
+    stats = {"nll": float(nll), "tokens": float((tgt[:, 1:] != PAD).sum()), "correct": float(correct),
+             "sequences": float(len(src)), "exact": 0.0}
+    if decode:
+        got = greedy(model, src, tgt.shape[1] - 1, batch)
+        want = [until_eos(r) for r in tgt[:, 1:].tolist()]
+        stats["exact"] = float(sum(g == w for g, w in zip(got, want)))
+    return stats
+
+
+def pair_record(stats: dict[str, float], names: list[str]) -> dict[str, float]:
+    """Loss (mean cross-entropy per target token) and the named seq2seq metrics of one split."""
+    return {"loss": stats["nll"] / stats["tokens"], **{n: METRICS[n].fn(stats) for n in names}}
+
+
+class Seq2Seq(Objective):
+    """``model(src, [BOS] y[:-1])`` scored against ``y`` at every non-padding target position."""
+
+    name = "seq2seq"
+    log_names = ("loss",)
+
+    def __init__(self, model: torch.nn.Module, inputs: Inputs, run_dir: Path, resume: Path | None = None):
+        self.model, self.inputs, self.run_dir, self.resume = model, inputs, Path(run_dir), resume
+        self.module = model
+
+    def prepare(self, ctx: Context) -> None:
+        """Tokenizer and padded pairs (the saved tokenizer when resuming), a probe of the logits, optimizer."""
+        cfg = ctx.cfg
+        saved = Path(self.resume) / FILE if self.resume is not None else None
+        self.data: PairData = pair_data(cfg, self.inputs, ctx.device, saved)
+        self.model.to(ctx.device)
+        src, tgt = self.data.src["train"], self.data.tgt["train"]
+        was = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            out_shape = tuple(self.model(src[:2], tgt[:2, :-1]).shape[1:])
+        self.model.train(was)
+        check_vocab(out_shape, tgt.shape[1] - 1, self.data.tokenizer.vocab_size, "a sequence-to-sequence model")
+        self.metric_names = cfg.metric_names("seq2seq")
+        es = cfg.early_stopping
+        has_val = "val" in self.data.src
+        self.monitor = es.monitor if es else ("val.loss" if has_val else "train.loss")
+        check_monitor(self.monitor, self.metric_names, has_val, "train.early_stopping.monitor")
+        self.mode = cfg.monitor_mode() if es else "min"
+        self.smoothing = label_smoothing(cfg)
+        self.optimizer = build_optimizer(resolve_optimizer(cfg.optimizer), self.model.parameters())
+        self.optimizers = {"model": self.optimizer}
+        self.generators = {}
+        self.n_train = len(src)
+        if ctx.dist.main:
+            self.data.tokenizer.save(self.run_dir / FILE)
+
+    def wrap(self, ctx: Context) -> None:
+        """DDP, then torch.compile if asked."""
+        net = ctx.dist.wrap(self.model, ctx.cfg.sync_batchnorm, ctx.reporter.note)
+        self.net = torch.compile(net) if ctx.cfg.compile else net
+        self.no_sync = ctx.dist.no_sync(self.net)
+
+    def step(self, ctx: Context, micro: Sequence[tuple[torch.Tensor, float]]) -> torch.Tensor:
+        """Teacher-forced forward, cross-entropy over non-padding targets, backward; one optimizer step."""
+        src, tgt = self.data.src["train"], self.data.tgt["train"]
+        self.optimizer.zero_grad(set_to_none=True)
+        total = None
+        for j, (idx, weight) in enumerate(micro):
+            s, t = src[idx], tgt[idx]
+            with self.no_sync(j + 1 < len(micro)):
+                with ctx.amp:
+                    out = self.net(s, t[:, :-1])
+                    loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), t[:, 1:].reshape(-1),
+                                           ignore_index=PAD, label_smoothing=self.smoothing)
+                if weight != 1.0:
+                    loss = loss * weight
+                ctx.backward(loss)
+            total = loss.detach() if total is None else total + loss.detach()
+        ctx.update(self.optimizer, self.model.parameters)
+        return total.reshape(1)  # type: ignore[union-attr]
+
+    def end_epoch(self, ctx: Context, ep: Epoch, record: dict[str, Any]) -> None:
+        """The whole validation split: teacher-forced loss and token accuracy, greedy exact match."""
+        if "val" in self.data.src:
+            self.net.eval()
+            stats = pair_stats(ckpt._unwrap(self.net), self.data.src["val"], self.data.tgt["val"],
+                               ctx.cfg.eval_batch_size, ctx.amp, decode="exact_match" in self.metric_names)
+            record["val"] = pair_record(stats, self.metric_names)
+
+    def config(self) -> dict[str, Any]:
+        """The declared inputs and the tokenizer file, for eval and decoding."""
+        return {"inputs": [[list(v) if isinstance(v, tuple) else v for v in i] for i in self.inputs],
+                "text": {"task": "seq2seq", "tokenizer": FILE, "vocab_size": self.data.tokenizer.vocab_size}}
+
+    def finish(self, ctx: Context, rd: RunDir, history: list[dict[str, Any]]
+               ) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
+        """Test with the best weights; a few decoded test examples in results.json."""
+        if ctx.dist.main and (rd.best / ckpt.WEIGHTS).exists():
+            ckpt.load_weights(self.model, rd.best)
+        ctx.dist.broadcast_module(self.model)
+        test: dict[str, float] = {}
+        extra: dict[str, Any] = {}
+        d = self.data
+        if "test" in d.src:
+            self.model.eval()
+            test = pair_record(pair_stats(self.model, d.src["test"], d.tgt["test"], ctx.cfg.eval_batch_size,
+                                          ctx.amp), self.metric_names)
+            got = greedy(self.model, d.src["test"][:5], d.tgt["test"].shape[1] - 1)
+            extra["examples"] = [{"source": d.tokenizer.decode(s), "target": t, "prediction": d.tokenizer.decode(g)}
+                                 for s, t, g in zip(d.src["test"][:5].tolist(), d.targets["test"][:5], got)]
+            ctx.reporter.note("test  " + "  ".join(f"{k} {v:.4g}" for k, v in test.items()))
+        if ctx.dist.main and ctx.cfg.plots and history:
+            from netc.runner.supervised import _plots
+
+            _plots(rd, history, {}, ctx.reporter)
+        return test, {}, extra
