@@ -8,9 +8,10 @@ that depend on it, so one error does not cascade into many.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from netc.compiler import habits
 from netc.compiler.ir import Graph, Input, Node, Program, TensorType
 from netc.compiler.registry import REGISTRY, A, Arg, OpDef, fmt_shape, numel
 from netc.compiler.train.initializers import NAMES as INIT_NAMES
@@ -186,9 +187,43 @@ class Elaborator:
 
     def chain(self, chain: ast.Chain, scope: _Scope, implicit: Callable[[], str | None],
               entry: str | None, single: bool) -> str | None:
+        at = [0]  # the step being elaborated, for check_rest
+        try:
+            return self._chain(chain, scope, implicit, entry, single, at)
+        except _Failed:
+            if not self.over_limit:
+                self.check_rest(chain.steps[at[0] + 1:], scope)
+            raise
+
+    def check_rest(self, steps: list[ast.Step] | tuple[ast.Step, ...], scope: _Scope) -> None:
+        """After a failed step, report the rest of the chain's own mistakes (names, arguments, counts).
+
+        Their input shapes are unknown, so no shape is inferred: an independent mistake is reported,
+        a consequence of the first one is not.
+        """
+        for step in steps:
+            c = step.call
+            if c.bare and (c.name in scope.env or scope.index_of(c.name) is not None):
+                continue  # a reference: reported where it is defined
+            block = self.find_block(scope.spec, c.name)
+            opdef = REGISTRY.get(c.name, plugins=block is None)
+            try:
+                if block is not None:
+                    self.bind_block(block[0], c, scope)
+                elif opdef is not None:
+                    self.bind(opdef, c, scope)
+                else:
+                    self.unknown(c, scope)
+                self.repeat_count(step, scope)
+            except _Failed:
+                pass
+
+    def _chain(self, chain: ast.Chain, scope: _Scope, implicit: Callable[[], str | None],
+               entry: str | None, single: bool, at: list[int]) -> str | None:
         cur: str | None = None
         started = False
         for k, step in enumerate(chain.steps):
+            at[0] = k
             c = step.call
             is_ref = c.bare and step.repeat == 1 and step.count is None and (c.name in scope.env or scope.index_of(c.name) is not None) \
                 and c.name not in (entry,)
@@ -255,7 +290,9 @@ class Elaborator:
     def unknown(self, c: ast.Call, scope: _Scope) -> None:
         blocks = list(self.namespace(scope.spec))
         names = [*scope.env, *(e.name for e in scope.entries if e.name)]
-        hint = did_you_mean(c.name, [*REGISTRY.names(), *blocks, *names]) or "see `netc ops` for the list of ops"
+        first = c.args[0] if c.args else None
+        hint = (habits.unknown_op(c.name, first.name if isinstance(first, ast.Word) else getattr(first, "value", None))
+                or did_you_mean(c.name, [*REGISTRY.names(), *blocks, *names]) or "see `netc ops` for the list of ops")
         what = "unknown op or name" if c.bare else "unknown op"
         self.error("name", f"{what} '{c.name}'", c.span, hint)
 
@@ -436,14 +473,18 @@ class Elaborator:
             raise _Failed
         vals: dict[str, Any] = {}
         spans: dict[str, Span] = {}
+        exprs: dict[str, ast.Expr] = {}
         for a, e in zip(op.args, pos):
             vals[a.name] = self.value(e, scope, a.kind)
             spans[a.name] = _span(e)
+            exprs[a.name] = e
         for kw in c.kwargs:
             a = op.arg(kw.name)
             if a is None:
+                kept = ", ".join(show(self.value(e, scope, None)) for e in pos)
                 self.error("arg", f"{op.name} has no argument '{kw.name}'", kw.span,
-                           did_you_mean(kw.name, [x.name for x in op.args]) or f"signature: {op.signature()}")
+                           habits.unknown_arg(op, kw.name, self.value(kw.value, scope, None), kept)
+                           or did_you_mean(kw.name, [x.name for x in op.args]) or f"signature: {op.signature()}")
                 raise _Failed
             if kw.name in vals:
                 self.error("arg", f"{op.name} argument '{kw.name}' is given twice", kw.span,
@@ -451,6 +492,7 @@ class Elaborator:
                 raise _Failed
             vals[kw.name] = self.value(kw.value, scope, a.kind)
             spans[kw.name] = _span(kw.value)
+            exprs[kw.name] = kw.value
         for a in op.args:
             if a.name not in vals:
                 if a.required:
@@ -459,13 +501,59 @@ class Elaborator:
                     raise _Failed
                 vals[a.name] = a.default
             elif not (vals[a.name] is None and a.nullable):
-                vals[a.name] = self.check_kind(op, a, vals[a.name], spans[a.name])
+                try:
+                    vals[a.name] = self.check_kind(op, a, vals[a.name], spans[a.name])
+                except _Failed:
+                    self.rehint_value(op, a, exprs[a.name], c, scope)
+                    raise
             if a.kind == "ref" and vals[a.name] is not None:
                 refs.append((vals[a.name], spans.get(a.name, c.span)))
         return vals, refs
 
+    def rehint_value(self, op: OpDef, a: Arg, e: ast.Expr, c: ast.Call, scope: _Scope) -> None:
+        """The last diagnostic (a bad value of ``a``) retold when the value is a habit, not a typo."""
+        last = self.diags[-1]
+        if not isinstance(e, ast.Word) or e.name in scope.params:
+            return
+        act = habits.activation_op(e.name)
+        if act is not None:  # Dense(128, relu): Keras' activation, given positionally
+            kept = ", ".join(show(self.value(x, scope, None)) for x in c.args if x is not e)
+            self.diags[-1] = replace(last, hint=habits.as_own_op(op, act, kept))
+        elif a.kind in ("int", "float", "ints", "int2"):  # Dense(num_classes) without params: {num_classes: …}
+            self.diags[-1] = replace(last, message=f"'{e.name}' is not a declared parameter: {last.message}",
+                                     hint=did_you_mean(e.name, list(scope.params))
+                                     or f"declare it under params: (e.g. params: {{{e.name}: 10}}), or write a number")
+
+    def rehint_input(self, op: OpDef, c: ast.Call, scope: _Scope, cur: str | None) -> None:
+        """The last diagnostic retold when the call repeats the input size first, as PyTorch's layers do."""
+        t = self.types.get(cur) if cur is not None else None
+        if t is None or not c.args:
+            return
+        hint = habits.input_size_first(op, tuple(getattr(x, "value", None) for x in c.args), t.shape)
+        if hint is not None:
+            self.diags[-1] = replace(self.diags[-1], hint=hint)
+
+    def shape_hint(self, op: OpDef, c: ast.Call, vals: dict[str, Any], inputs: list[str]) -> str | None:
+        """A better hint for a shape error that a Keras or PyTorch habit explains, else None."""
+        shape = self.types[inputs[0]].shape if inputs and self.types.get(inputs[0]) else ()
+        prev = next((n for n in reversed(self.nodes) if n.name == inputs[0]), None) if inputs else None
+        prev_op = REGISTRY.get(prev.op, plugins=False) if prev is not None else None
+        if op.sequence_arg is not None and prev_op is not None and prev_op.sequence_arg is not None \
+                and prev.arg(prev_op.sequence_arg) is False:
+            return (f"add {prev_op.sequence_arg}=true to the {prev.op} before it, so that it passes on every "
+                    f"step (N, T, H) and not only its last state (N, H)")
+        chw = habits.channels_last(shape) if op.input_width_axis == 1 else None
+        if chw is not None:
+            return (f"the input {fmt_shape(shape)} looks channels-last (height, width, channels), as Keras and image "
+                    f"files store it; netc puts channels first, like PyTorch: write the shape as {show(chw)}")
+        return habits.input_size_first(op, tuple(getattr(x, "value", None) for x in c.args), shape)
+
     def apply(self, op: OpDef, c: ast.Call, scope: _Scope, cur: str | None, name: str) -> str | None:
-        vals, refs = self.bind(op, c, scope)
+        try:
+            vals, refs = self.bind(op, c, scope)
+        except _Failed:
+            self.rehint_input(op, c, scope, cur)
+            raise
         if op.init_arg is not None and vals.get(op.init_arg) is None:
             vals[op.init_arg] = self.default_init
         inputs = [cur] if cur is not None else []
@@ -502,7 +590,8 @@ class Elaborator:
             macs = op.macs(a, shapes, out)
         except ShapeError as e:
             d = e.diagnostics[0]
-            self.diags.append(Diagnostic("shape", d.message + self.where(), c.span, d.hint))
+            self.diags.append(Diagnostic("shape", d.message + self.where(), c.span,
+                                         self.shape_hint(op, c, vals, inputs) or d.hint))
             raise _Failed from None
         except Exception as e:  # a plugin's (or our) shape rule crashed: still a located message
             self.error("internal", f"{op.name} shape rule failed: {type(e).__name__}: {e}", c.span,

@@ -139,6 +139,8 @@ class OpDef:
     prefers_channels_last: bool = False  # runs faster on an NHWC input (channels_last converts its input)
     keeps_layout: bool = False  # a channels-last input gives a channels-last output (torch keeps the memory format)
     seq_len_arg: str | None = None  # argument capping the sequence length (T) the op accepts
+    input_width_axis: int | None = None  # axis of the input whose size the op infers (PyTorch asks for it; hints)
+    sequence_arg: str | None = None  # bool argument returning every step, not the last state (hints: RNN after RNN)
     # argument naming the initialiser of the op's weight tensors (:data:`INIT`); emitted source applies it and
     # a spec's train.init fills it where a node gives none
     init_arg: str | None = None

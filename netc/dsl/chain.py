@@ -33,6 +33,8 @@ SYNTAX_EXAMPLES: dict[str, list[str]] = {
     "two commas in a row": ["Dense(10,, 3)", "Conv2D(1,,2)"],
     "repetition needs a whole number": ["Res(64) * 1.5", "ReLU * ", "Res(64) * (2)"],
     "unexpected closing parenthesis": ["Dense(10))", "ReLU)", "A → Dense(10))", "A → B)"],
+    "a layer inside a layer": ["Bidirectional(LSTM(32))", "TimeDistributed(Dense(10))", "A(B(1))",
+                               "A → B(C(2))", "A(1, B(2))"],
 }
 
 
@@ -172,6 +174,9 @@ def _syntax_error(e, text: str, to_span: OffsetMapper) -> SpecError:
     hint = "expected " + ", ".join(dict.fromkeys(exp)) if exp else None
     if label == "missing arrow between two layers":
         hint = "separate layers with → (or ->)"
+    if label == "a layer inside a layer":  # Keras' wrappers: what netc writes instead
+        hint = ("netc has no wrapper layers: write LSTM(32, bidirectional=true) for Bidirectional, and Dense "
+                "alone for TimeDistributed(Dense) (it applies to every step of a sequence)")
     return SpecError(msg, to_span(pos, pos + width), hint, kind="syntax")
 
 

@@ -126,11 +126,11 @@ def _conv_args(n: int) -> list[Arg]:
 
 
 op("Conv1D", "1-D convolution over (N, C, L).", _conv_args(1), infer=_conv_infer(1, "Conv1D"),
-   lower=_conv_lower(1), params=_conv_params(1), macs=_conv_macs(1), category="conv",
+   lower=_conv_lower(1), params=_conv_params(1), macs=_conv_macs(1), category="conv", input_width_axis=1,
    fresh_output=True, channel_axis=1, weight_out_axis=0, merge_width="filters", init_arg="init",
    example="Conv1D(32, 5, padding=same) → ReLU")
 op("Conv2D", "2-D convolution over (N, C, H, W).", _conv_args(2), infer=_conv_infer(2, "Conv2D"),
-   lower=_conv_lower(2), params=_conv_params(2), macs=_conv_macs(2), category="conv",
+   lower=_conv_lower(2), params=_conv_params(2), macs=_conv_macs(2), category="conv", input_width_axis=1,
    fresh_output=True, channel_axis=1, weight_out_axis=0, merge_width="filters", prefers_channels_last=True,
    keeps_layout=True, init_arg="init", example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
 
@@ -180,5 +180,6 @@ op("ConvTranspose2D", "Transposed 2-D convolution (learned upsampling) over (N, 
    macs=lambda a, ins, out: concrete(ins[0][2]) * concrete(ins[0][3]) * ins[0][1] * a.filters
    * _tuple(a.kernel, 2)[0] * _tuple(a.kernel, 2)[1],
    category="conv", fresh_output=True, channel_axis=1, weight_out_axis=1,  # weight is (in, out, kh, kw)
+   input_width_axis=1,
    prefers_channels_last=True, keeps_layout=True, init_arg="init",
    example="Reshape([64, 4, 4]) → ConvTranspose2D(32, 4, stride=2, padding=1)")

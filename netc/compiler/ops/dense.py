@@ -36,7 +36,7 @@ op("Dense", "Fully connected layer over the last dimension: y = x W^T + b.",
     Arg("bias", "bool", True, doc="learn an additive bias"), INIT],
    infer=_dense_infer,
    lower=lambda a, ins, out: L("nn.Linear", ins[0][-1], a.units, **({} if a.bias else {"bias": False})),
-   params=_dense_params, macs=_dense_macs, aliases=("Linear",), category="core",
+   params=_dense_params, macs=_dense_macs, aliases=("Linear",), category="core", input_width_axis=-1,
    fresh_output=True, channel_axis=-1, weight_out_axis=0, merge_width="units", init_arg="init",
    example="Flatten → Dense(128) → ReLU")
 

@@ -30,7 +30,7 @@ op("BatchNorm", "Batch normalisation over the channel axis 1; BatchNorm1d or Bat
     Arg("eps", "float", 1e-5, doc="added to the variance for stability", min=0.0)],
    infer=_bn_infer, lower=_bn_lower, params=lambda a, ins: 2 * ins[0][1],
    macs=lambda a, ins, out: 2 * (numel(out[1:]) or out[1]), category="norm", fresh_output=True,
-   keeps_layout=True, example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
+   keeps_layout=True, input_width_axis=1, example="Conv2D(32, 3, padding=same) → BatchNorm → ReLU")
 
 
 def _ln_infer(a: A, ins: list[Shape]) -> Shape:

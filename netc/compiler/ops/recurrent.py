@@ -85,5 +85,5 @@ for _name, _doc in [("RNN", "Elman RNN with tanh"), ("LSTM", "Long short-term me
         Arg("return_sequences", "bool", False, doc="return every step (N, T, H) instead of the last state (N, H)"),
         Arg("dropout", "float", 0.0, doc="dropout between stacked layers", min=0.0, max=1.0), INIT],
        infer=_infer(_name), lower=_lower(_name), params=_params(_name), macs=_macs(_name), scratch=_states(_name),
-       category="sequence", dropout_arg="dropout", init_arg="init",
+       category="sequence", dropout_arg="dropout", sequence_arg="return_sequences", input_width_axis=-1, init_arg="init",
        example=f"{_name}(64, layers=2, return_sequences=true) → {_name}(64) → Dense(10)")
