@@ -1,6 +1,7 @@
 """Inference bench: netc -O2 as tuned (netc.backend.tune) against torch's optimisers, every spec, batch 1 and 16.
 
     python bench/inference.py                       # the table of docs/results.md (1 thread)
+    python bench/inference.py --models examples     # only the examples (prefix match)
     python bench/inference.py --models resnet18 --batches 16 --rounds 30
     python bench/inference.py --no-compile          # skip torch.compile (its compile takes minutes)
 
@@ -55,6 +56,10 @@ MODELS: dict[str, tuple[str, dict]] = {
     "gru_classifier": ("specs/gru_classifier.yaml", {}),
     "transformer_classifier": ("specs/transformer_classifier.yaml", {"seq_len": 64}),
 }
+# and every runnable example (embedded-data sizes) whose spec builds one model: the GAN's two models
+# and tuning specs are left out
+MODELS |= {f"examples/{p.stem}": (f"examples/{p.name}", {}) for p in sorted((ROOT / "examples").glob("*.yaml"))
+           if "gan" not in p.stem and "tune" not in p.stem}
 PEERS = ("fx fuse", "jit optimize_for_inference")
 CONTEXT = ("torch.compile", "onnxruntime")
 
@@ -129,10 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     misses = 0
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for name in args.models.split(","):
+        wanted = [m for m in MODELS if any(m == w or m.startswith(w + "/") for w in args.models.split(","))]
+        for name in wanted:
             spec, params = MODELS[name]
             torch.manual_seed(0)
-            m = randomize_batchnorm(netc.build(str(ROOT / spec), train=False, params=params))
+            try:
+                m = randomize_batchnorm(netc.build(str(ROOT / spec), train=False, params=params))
+            except Exception as e:  # noqa: BLE001  e.g. an example with two models: said, not fatal
+                log(f"{name}: not built ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})")
+                continue
             for b in (int(s) for s in args.batches.split(",")):
                 x = example_inputs(m.netc_graph, batch=b, seq=64, seed=b)
                 t0 = time.perf_counter()

@@ -66,6 +66,14 @@ def test_choice_matches_unoptimised_and_carries_netc_attributes(model, measured,
             assert tune.relative_error(fast(x), model(x)) <= TOL
 
 
+def test_unoptimised_choice_shares_weights_and_leaves_the_callers_module_alone(model, measured, tmp_path):
+    tune.tune_module(model, 2, cache_dir=tmp_path)
+    next(tmp_path.glob("*.json")).write_text(json.dumps({"choice": "unoptimised"}))
+    fast = tune.tune_module(model, 2, cache_dir=tmp_path)
+    assert fast.netc_choice == "unoptimised" and fast is not model and not hasattr(model, "netc_choice")
+    assert all(a is b for a, b in zip(fast.parameters(), model.parameters()))  # no copy of the weights
+
+
 def test_second_optimisation_reuses_the_decision(model, measured, tmp_path):
     first = tune.tune_module(model, 2, cache_dir=tmp_path)
     entries = list(tmp_path.glob("*.json"))

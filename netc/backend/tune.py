@@ -12,6 +12,8 @@ Candidates (each built from the trained module; one that fails to build or to ma
   pre-packed for the input shape, fused with a following ReLU or add + ReLU (CPU only);
 - ``jit frozen``: ``torch.jit.optimize_for_inference`` of the frozen TorchScript of -O2 without
   channels_last (conv + add + relu fusion, MKLDNN weights);
+- ``jit frozen unoptimised``: the same of the unoptimised module (the peer itself, kept where -O2's
+  rewrites give TorchScript less to work with);
 - ``O2 + CUDA graph`` (CUDA only, batches up to ``GRAPH_MAX_BATCH``): -O2 captured once in a CUDA graph
   for the tuned input shapes and replayed, which removes the per-kernel launch cost that dominates small
   batches; other shapes run -O2 eagerly. On CUDA the tuner also turns on cuDNN's autotuning
@@ -156,6 +158,9 @@ def candidates(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str,
     if cpu:
         out["prepacked"] = lambda: prepack(optimize_module(module, 2), inputs)
         out["jit frozen"] = lambda: jit_frozen(optimize_module(module, names=no_cl))
+        # torch's own optimiser on the unoptimised module: where netc's passes give TorchScript nothing to
+        # gain (a transformer's fused attention), the peer itself is the one to keep
+        out["jit frozen unoptimised"] = lambda: jit_frozen(module)
     elif all(x.device.type == "cuda" for x in inputs) and all(x.shape[0] <= GRAPH_MAX_BATCH for x in inputs if x.dim()):
         out["O2 + CUDA graph"] = lambda: cuda_graphed(optimize_module(module, 2), inputs)
     return out
@@ -332,8 +337,10 @@ def _finish(fast: Any, source: nn.Module, choice: str, scores: dict[str, float] 
     import torch
     from torch import nn
 
-    if isinstance(fast, torch.jit.ScriptModule) or fast is source:
+    if isinstance(fast, torch.jit.ScriptModule):
         fast = _Chosen(fast)
+    elif fast is source:  # a shallow copy (shared weights): the attributes below stay off the caller's module,
+        fast = copy.copy(source)  # and no wrapper's call costs time on a model whose forward is microseconds
     fast.netc_graph = getattr(fast, "netc_graph", None) or source.netc_graph
     fast.netc_source_graph = getattr(source, "netc_source_graph", None) or source.netc_graph
     fast.input_names = getattr(source, "input_names", None)
