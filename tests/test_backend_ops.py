@@ -148,6 +148,14 @@ CASES: dict[str, list[str]] = {
         "input: [T, 8]\nmodel: TransformerEncoder(2, 2, ff=16, causal=true)",
         "input: {ids: {shape: [6], dtype: int64}}\nmodel: Embedding(7, 8) → TransformerEncoder(1, 2, ff=8, ids=ids)",
     ],
+    "TransformerDecoder": [
+        "input: {x: [T, 8], mem: [5, 8]}\nmodel:\n  a: x → TransformerDecoder(2, 2, mem, ff=16)",
+        "input: {x: [T, 8], src: {shape: [5], dtype: int64}}\nmodel:\n  mem: src → Embedding(9, 8)\n"
+        "  out: x → TransformerDecoder(1, 4, mem, ff=12, causal=false, norm_first=true, memory_ids=src, pad_id=2)",
+    ],
+    "TransformerDecoderLayer": [
+        "input: {x: [T, 8], mem: [S, 8]}\nmodel:\n  a: x → TransformerDecoderLayer(2, memory=mem, ff=16, activation=gelu)",
+    ],
     "TransformerEncoderLayer": [
         "input: [T, 8]\nmodel: TransformerEncoderLayer(2, ff=16)",
         "input: [T, 8]\nmodel: TransformerEncoderLayer(4, ff=8, activation=gelu, norm_first=true)",

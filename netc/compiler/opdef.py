@@ -154,6 +154,9 @@ class OpDef:
     # elements per sample the op holds beside its output while it runs (attention score matrices, a recurrent
     # layer's per-step states); training keeps them for the backward pass (compiler/resources.py counts them)
     scratch: CountRule | None = None
+    # elements per sample that step-by-step generation keeps in a key/value cache (keys and values of every
+    # attended position; 0 where nothing is cached), reported by `netc summary`
+    kv_cache: CountRule | None = None
 
     def is_causal(self, args: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> bool | None:
         """Whether a node with these arguments (a mapping, or an IR node's ``args`` pairs) attends only to

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netc.compiler.ir import Graph
-from netc.compiler.registry import concrete
+from netc.compiler.registry import REGISTRY, A, concrete
 
 
 def _numel(shape, batch: int) -> int:
@@ -11,6 +11,17 @@ def _numel(shape, batch: int) -> int:
     for d in shape[1:]:
         n *= concrete(d)
     return n
+
+
+def kv_cache_elements(g: Graph) -> int:
+    """Elements per sample that generation keeps in key/value caches: the sum of every op's ``kv_cache`` rule."""
+    types = {i.name: i.type for i in g.inputs} | {n.name: n.type for n in g.nodes}
+    total = 0
+    for n in g.nodes:
+        op = REGISTRY.get(n.op)
+        if op is not None and op.kv_cache is not None:
+            total += int(op.kv_cache(A(dict(n.args)), [types[i].shape for i in n.inputs]))
+    return total
 
 
 def summarize(g: Graph, batch: int = 1) -> dict:
@@ -33,6 +44,8 @@ def summarize(g: Graph, batch: int = 1) -> dict:
             "params_float32_bytes": params * 4, "params_bf16_bytes": params * 2,
             "activations_float32_bytes": act * 4, "activations_bf16_bytes": act * 2,
             "training_float32_bytes": params * 4 * 4 + act * 4,  # weights, grads, Adam's two moments
+            # keys and values generation caches so each new token costs one step (causal and cross-attention)
+            "kv_cache_float32_bytes": kv_cache_elements(g) * batch * 4,
         },
         "symbolic_dims_counted_as_1": symbolic,
     }
@@ -61,6 +74,9 @@ def render_text(r: dict) -> str:
                  f"{_mb(m['params_bf16_bytes'])} bf16; activations {_mb(m['activations_float32_bytes'])} float32 / "
                  f"{_mb(m['activations_bf16_bytes'])} bf16; training (Adam, float32) ≈ "
                  f"{_mb(m['training_float32_bytes'])}")
+    if m.get("kv_cache_float32_bytes"):
+        lines.append(f"key/value cache for generation at batch {r['batch_size']}: "
+                     f"{_mb(m['kv_cache_float32_bytes'])} float32 (keys and values of every cached position)")
     if r["symbolic_dims_counted_as_1"]:
         lines.append(f"note: symbolic dims {', '.join(r['symbolic_dims_counted_as_1'])} counted as 1")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Attention: MultiHeadAttention, Transformer encoder layers, PositionalEncoding."""
+"""Attention: MultiHeadAttention, Transformer encoder and decoder layers, PositionalEncoding."""
 
 from __future__ import annotations
 
@@ -19,16 +19,22 @@ def _heads_ok(name: str, d: int, heads: int) -> None:
                          hint=f"use a head count that divides {d}, or project to a multiple of {heads} with Dense")
 
 
-def _ids(name: str, ins: list[Shape], keys: Shape) -> int | None:
-    """Index of the padding-ids input (N, S) among ``ins`` (the only 2-D one), checked against the keys."""
+def _ids_at(ins: list[Shape]) -> int | None:
+    """Index of the padding-ids input (N, S) among ``ins``: the only 2-D one (sequences are (N, T, D))."""
     at = [k for k, s in enumerate(ins) if len(s) == 2]
-    if not at:
+    return at[0] if at else None
+
+
+def _ids(name: str, ins: list[Shape], keys: Shape) -> int | None:
+    """Index of the padding-ids input, checked against the keys it masks."""
+    at = _ids_at(ins)
+    if at is None:
         return None
-    ids = ins[at[0]]
+    ids = ins[at]
     if isinstance(ids[1], int) and isinstance(keys[1], int) and ids[1] != keys[1]:
         raise ShapeError(f"{name}: padding ids {fmt_shape(ids)} do not match the {keys[1]} attended positions",
                          hint="name the token ids of the attended sequence (keys/values), e.g. ids=in")
-    return at[0]
+    return at
 
 
 def _masks(a: A, ins: list[Shape], causal_kw: str, pad_kw: str, keys: str) -> tuple[str, tuple[str, ...]]:
@@ -37,7 +43,7 @@ def _masks(a: A, ins: list[Shape], causal_kw: str, pad_kw: str, keys: str) -> tu
     if a.causal:
         text += f", {causal_kw}=causal_mask({{x}}, {keys})"
         helpers = ("causal_mask",)
-    ids = _ids("", ins, ins[0])
+    ids = _ids_at(ins)
     if ids is not None:
         text += f", {pad_kw}={{x{ids}}}.eq({a.pad_id})"
     return text, helpers
@@ -91,6 +97,8 @@ op("MultiHeadAttention", "Multi-head scaled dot-product attention; self-attentio
    infer=_mha_infer, lower=_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
    macs=_mha_macs, category="attention", dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[-1][1]),
+   kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[-1][1]]) if a.causal or len(ins[-1]) == 3 and len(ins) > 1
+   else 0,
    example="a: LayerNorm → MultiHeadAttention(4, causal=true)")
 
 
@@ -162,6 +170,7 @@ op("TransformerEncoderLayer", "One Transformer encoder layer (self-attention + f
    params=lambda a, ins: _layer_params(ins[0][2], a.ff), macs=_enc_macs, category="attention",
    dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]),
+   kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1]]) if a.causal else 0,
    example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
 op("TransformerEncoder", "A stack of `layers` Transformer encoder layers over (N, T, D).",
    _enc_args(True), infer=_enc_infer("TransformerEncoder"),
@@ -170,7 +179,87 @@ op("TransformerEncoder", "A stack of `layers` Transformer encoder layers over (N
    macs=lambda a, ins, out: a.layers * _enc_macs(a, ins, out), category="attention", dropout_arg="dropout",
    causal_arg="causal", pad_id_arg="pad_id",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers),
+   kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1]], a.layers) if a.causal else 0,
    example="Dense(64) → PositionalEncoding → TransformerEncoder(2, 4, ff=128) → SeqPool(mean) → Dense(10)")
+
+
+def kv_elements(d: int, lengths: list[object], layers: int = 1) -> int:
+    """Elements per sample of a key/value cache: keys and values (2 × D) of every cached position, per layer."""
+    return layers * sum(2 * d * concrete(n) for n in lengths)
+
+
+def _dec_args(with_layers: bool) -> list[Arg]:
+    args = [Arg("layers", "int", doc="number of decoder layers", min=1)] if with_layers else []
+    return args + [
+        Arg("heads", "int", doc="attention heads", min=1),
+        Arg("memory", "ref", doc="name of the encoded source sequence (N, S, D) the cross-attention reads"),
+        Arg("ff", "int", 2048, doc="feed-forward hidden size", min=1),
+        Arg("dropout", "float", 0.1, doc="dropout inside the layer", min=0.0, max=1.0),
+        Arg("activation", "str", "relu", doc="feed-forward activation", choices=("relu", "gelu")),
+        Arg("norm_first", "bool", False, doc="pre-norm (LayerNorm before each attention and the feed-forward)"),
+        _causal(True), *_pad_args("memory_ids", "the memory (source) sequence"),
+    ]
+
+
+def _dec_infer(name: str):
+    def infer(a: A, ins: list[Shape]) -> Shape:
+        d = _seq(name, ins[0])
+        _heads_ok(name, d, a.heads)
+        md = _seq(f"{name} memory", ins[1])
+        if md != d:
+            raise ShapeError(f"{name}: target dim {d} and memory dim {md} differ",
+                             hint=f"project the memory with Dense({d})")
+        _ids(name, ins, ins[1])
+        return ins[0]
+    return infer
+
+
+def _dec_forward(a: A, ins: list[Shape]) -> tuple[str, tuple[str, ...]]:
+    """``{m}(x, memory, tgt_mask=causal_mask(x, x), memory_key_padding_mask=ids.eq(0), tgt_is_causal=True)``."""
+    masks, helpers = _masks(a, ins, "tgt_mask", "memory_key_padding_mask", "{x}")
+    return "{m}({x}, {x1}" + masks + (", tgt_is_causal=True" if a.causal else "") + ")", helpers
+
+
+def _dec_layer_params(d: int, ff: int) -> int:
+    return 2 * (4 * d * d + 4 * d) + (d * ff + ff) + (ff * d + d) + 6 * d  # self- and cross-attention, 3 norms
+
+
+def _dec_macs(a: A, ins: list[Shape], out: Shape) -> int:
+    d, t, s = ins[0][2], concrete(ins[0][1]), concrete(ins[1][1])
+    self_attn = t * 4 * d * d + 2 * t * t * d
+    cross = t * 2 * d * d + s * 2 * d * d + 2 * t * s * d
+    return self_attn + cross + 2 * t * d * a.ff
+
+
+def _dec_lower(a: A, ins: list[Shape], out: Shape):
+    forward, helpers = _dec_forward(a, ins)
+    return _layer_lowering(a, ins[0][2], "nn.TransformerDecoderLayer", forward, helpers)
+
+
+def _decs_lower(a: A, ins: list[Shape], out: Shape):
+    forward, helpers = _dec_forward(a, ins)
+    return L("nn.TransformerDecoder", _layer_lowering(a, ins[0][2], "nn.TransformerDecoderLayer"), a.layers,
+             forward=forward, helpers=helpers)
+
+
+op("TransformerDecoderLayer",
+   "One Transformer decoder layer: masked (causal) self-attention, cross-attention to a named memory, "
+   "feed-forward; residuals and LayerNorm.",
+   _dec_args(False), infer=_dec_infer("TransformerDecoderLayer"), lower=_dec_lower,
+   params=lambda a, ins: _dec_layer_params(ins[0][2], a.ff), macs=_dec_macs, category="attention",
+   dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
+   scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]) + scores(a.heads, ins[0][1], ins[1][1]),
+   kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1], ins[1][1]]),
+   example="tgt: Embedding(1000, 64) → PositionalEncoding → TransformerDecoderLayer(4, memory=src, ff=128)")
+op("TransformerDecoder", "A stack of `layers` Transformer decoder layers over (N, T, D), reading a memory (N, S, D).",
+   _dec_args(True), infer=_dec_infer("TransformerDecoder"), lower=_decs_lower,
+   params=lambda a, ins: a.layers * _dec_layer_params(ins[0][2], a.ff),
+   macs=lambda a, ins, out: a.layers * _dec_macs(a, ins, out), category="attention", dropout_arg="dropout",
+   causal_arg="causal", pad_id_arg="pad_id",
+   scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers) + scores(a.heads, ins[0][1], ins[1][1],
+                                                                                     a.layers),
+   kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1], ins[1][1]], a.layers),
+   example="tgt: Embedding(1000, 64) → PositionalEncoding → TransformerDecoder(2, 4, memory=src, ff=128) → Dense(1000)")
 
 
 def _pe_infer(a: A, ins: list[Shape]) -> Shape:
