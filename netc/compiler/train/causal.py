@@ -41,8 +41,9 @@ def check_causal(program: Program, train: TrainConfig | None, source: Any = None
             causal = opdef.is_causal(node.args) if opdef is not None else None
             if causal is None or causal or node.inputs[0] not in reads_targets:
                 continue
-            if dict(node.args).get("kv") is not None or any(d.span == node.span for d in diags):
-                continue  # cross-attention (the keys are another sequence); one error per op written
+            cross = any(graph.type_of(i).dtype != "int64" for i in node.inputs[1:])  # kv=: another sequence
+            if cross or any(d.span == node.span for d in diags):
+                continue  # cross-attention may read every source position; one error per op written
             what = "the target prefix" if task == "seq2seq" else "the text"
             diags.append(Diagnostic(
                 "train", f"{node.op} attends to every position of {what} but this {task} objective predicts "

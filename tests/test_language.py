@@ -1,0 +1,135 @@
+"""Text sources, tokenizers, the language-model and seq2seq objectives, generation with a key/value cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("tokenizers")
+
+from netc.backend.build import build_model  # noqa: E402
+from netc.compiler.frontend import front_end  # noqa: E402
+from netc.diagnostics import SpecError, UsageError  # noqa: E402
+from netc.runner.config import TrainConfig  # noqa: E402
+from netc.runner.generate import Cached, sample  # noqa: E402
+from netc.runner.text import language_data  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+ROOT = Path(__file__).resolve().parents[1]
+
+PRIMITIVES = """
+netc: 1
+name: tiny_gpt
+input: {shape: [16], dtype: int64}
+blocks:
+  Block(d):
+    attention: LayerNorm → MultiHeadAttention(2, causal=true)
+    mixed: Add(in, attention)
+    feedforward: LayerNorm → Dense(32) → GELU → Dense(d)
+    out: Add(mixed, feedforward)
+model: Embedding(40, 16) → PositionalEncoding(max_len=16, learned=true) → Block(16) * 2 → LayerNorm → Dense(40)
+"""
+OP = """
+netc: 1
+name: tiny_op
+input: {shape: [16], dtype: int64}
+model: >-
+  Embedding(40, 16) → PositionalEncoding(max_len=16)
+  → TransformerEncoder(2, 2, ff=32, dropout=0.0, causal=true, norm_first=true) → Dense(40)
+"""
+
+
+@pytest.mark.parametrize("text", [PRIMITIVES, OP], ids=["primitives", "op"])
+def test_cached_steps_give_the_full_forward_logits(text):
+    torch.manual_seed(0)
+    model = build_model(front_end(text).program, None, train=True).eval()
+    run = Cached(model)
+    assert run.supports, run.why_not
+    ids = torch.randint(4, 40, (2, 16))
+    full = model(ids)
+    parts = [run.step(ids[:, :5])] + [run.step(ids[:, t:t + 1]) for t in range(5, 16)]
+    assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
+
+
+def test_sampling_is_seeded_and_the_cache_changes_no_token():
+    torch.manual_seed(0)
+    model = build_model(front_end(PRIMITIVES).program, None, train=True).eval()
+    a = sample(model, [5, 6, 7], 13, 16, temperature=1.0, top_k=10, seed=3)  # within the 16-position window
+    assert a == sample(model, [5, 6, 7], 13, 16, temperature=1.0, top_k=10, seed=3, cached=False)
+    assert len(sample(model, [5, 6, 7], 40, 16, seed=3)) == 40  # past it the cache restarts from its last half
+
+
+def test_language_model_over_non_causal_attention_is_refused_at_the_op():
+    text = PRIMITIVES.replace("MultiHeadAttention(2, causal=true)", "MultiHeadAttention(2)") + \
+        "train: {data: pydoc}\n"
+    with pytest.raises(SpecError) as e:
+        front_end(text, "gpt.yaml")
+    d = e.value.diagnostics[0]
+    assert "can see future tokens" in d.message and d.span.line == 7
+    front_end(PRIMITIVES + "train: {data: pydoc}\n")  # causal: fine
+
+
+def test_corpus_splits_by_position_and_the_tokenizer_sees_training_text_only(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abcab " * 200 + "Z" * 300)  # 'Z' occurs only in the last (test) part
+    cfg = TrainConfig.from_dict({"data": {"source": "text", "path": str(corpus)}, "split": {"val": 0.1, "test": 0.2}})
+    d = language_data(cfg, [("x", (8,), "int64")])
+    assert "Z" not in d.tokenizer.tok.get_vocab()
+    assert d.train.shape[1] == 9 and torch.equal(d.train[0, 8], d.train[1, 0])  # blocks overlap by one token
+    assert (d.test == 1).all()  # every test token is [UNK]: nothing of the test text shaped the vocabulary
+
+
+def test_train_then_generate_from_the_command_line(tmp_path, capsys):
+    from netc.cli import main
+
+    spec = tmp_path / "gpt.yaml"
+    spec.write_text(PRIMITIVES.replace("Embedding(40, 16)", "Embedding(128, 16)").replace("Dense(40)", "Dense(128)")
+                    + "train: {data: {source: pydoc, limit: 6000}, epochs: 1, batch_size: 16, plots: false}\n")
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(run)]) == 0
+    res = json.loads((run / "results.json").read_text())
+    assert {"perplexity", "bits_per_char", "unigram_perplexity", "bigram_perplexity"} <= set(res["test"])
+    assert (run / "tokenizer.json").is_file()
+    capsys.readouterr()
+    assert main(["predict", str(run), "--prompt", "The ", "-n", "30", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The ") and len(out) > 10
+
+
+def test_seq2seq_trains_and_decodes_greedy_and_beam(tmp_path, capsys):
+    from netc.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"text": w, "target": str(i)}) + "\n"
+                             for i, w in enumerate(["zero", "one", "two", "three", "four", "five"] * 20)))
+    spec = (ROOT / "examples" / "numbers_seq2seq.yaml").read_text().split("train:")[0]
+    spec += (f"train: {{data: {{source: pairs, path: {pairs}}}, epochs: 2, batch_size: 16, plots: false,"
+             " split: {val: 0.1, test: 0.2}}\n")
+    f = tmp_path / "s.yaml"
+    f.write_text(spec)
+    run = tmp_path / "run"
+    assert main(["train", str(f), "--out", str(run)]) == 0
+    assert "exact_match" in json.loads((run / "results.json").read_text())["test"]
+    capsys.readouterr()
+    for beam in ("1", "3"):
+        assert main(["predict", str(run), "--prompt", "two", "--beam", beam]) == 0
+        row = json.loads(capsys.readouterr().out)
+        assert row["source"] == "two" and isinstance(row["prediction"], str)
+
+
+def test_sequence_outputs_are_jsonl_or_npy_never_csv(tmp_path, capsys):
+    import numpy as np
+
+    from netc.runner.cli import _predict_sequences
+
+    out = torch.randn(3, 5, 7)
+    assert _predict_sequences(out, "classification", None) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [len(r["pred"]) for r in rows] == [5, 5, 5]
+    _predict_sequences(out, "classification", str(tmp_path / "p.npy"))
+    assert np.load(tmp_path / "p.npy").shape == (3, 5)
+    with pytest.raises(UsageError):
+        _predict_sequences(out, "classification", str(tmp_path / "p.csv"))
