@@ -7,21 +7,29 @@ normalises it with statistics of the training split only, and returns a
 batches are then index slices of those tensors (a seeded ``randperm``): no per-sample
 DataLoader.
 
+Data too large to hold (``train.data.stream``) take the streamed path instead: the same
+targets, split and checks, but each split keeps the source rows of its samples
+(``stream.StreamSplit``) and DataLoader workers read and normalise them batch by batch, with
+statistics computed in one streamed pass over the training split.
+
 Every fault found here is a DataError raised before the first training step.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from netc.diagnostics import DataError
+from netc.runner import datafiles, lazy, stream
 from netc.runner.config import DataConfig, SplitConfig, TrainConfig
-from netc.runner.sources import SOURCES, Inputs, Raw, infer_source
+from netc.runner.sources import SOURCES, Inputs, Raw, infer_source, whole
 
 
 @dataclass
@@ -34,14 +42,32 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Per input: one sample's shape."""
+        return tuple(tuple(x.shape[1:]) for x in self.xs)
+
+    @property
+    def dtypes(self) -> tuple[torch.dtype, ...]:
+        """Per input: its dtype."""
+        return tuple(x.dtype for x in self.xs)
+
+    def head(self, k: int) -> tuple[torch.Tensor, ...]:
+        """The first ``k`` samples' inputs."""
+        return tuple(x[:k] for x in self.xs)
+
+    def part(self, lo: int, hi: int) -> Split:
+        """Samples ``[lo, hi)`` of this split."""
+        return Split(tuple(x[lo:hi] for x in self.xs), self.y[lo:hi])
+
 
 @dataclass
 class Dataset:
     """Train/val/test splits plus what the runner needs to interpret outputs."""
 
-    train: Split
-    val: Split | None  # None when split.val is 0
-    test: Split | None  # None when split.test is 0 and the source ships no test set
+    train: Split | stream.StreamSplit  # a StreamSplit when the data are streamed
+    val: Split | stream.StreamSplit | None  # None when split.val is 0
+    test: Split | stream.StreamSplit | None  # None when split.test is 0 and the source ships no test set
     task: str  # "classification" or "regression"
     num_classes: int = 0  # classification: number of distinct classes seen in the data (upper bound: model)
     class_names: list[str] | None = None
@@ -83,8 +109,21 @@ def load_data(data: DataConfig | TrainConfig, inputs: Inputs, *, split: SplitCon
         raise DataError("the model declares no inputs", hint="declare e.g. input: {image: [1, 8, 8]}")
     name = data.source or (infer_source(data.path) if data.path else "digits")
     source = SOURCES[name]
-    raw = source.read(data, inputs)
     method = normalize or source.normalize
+    if source.streams:  # listed, not decoded: stream it, or read it whole if it fits in memory
+        reader = lazy.READERS[name](data, inputs)
+        if _streams(data, reader, name):
+            ds = _streamed(reader, data, inputs, split, method, task or (source.task if source.task != "any"
+                                                                          else None), torch.device(device))
+            ds.source, ds.origin = name, reader.origin
+            return _to_device(ds, device)
+        raw = whole(reader, inputs)
+    elif data.stream:
+        raise DataError(f"train.data.stream: the {name} source is read into memory, it cannot stream",
+                        hint=f"sources that stream: {', '.join(k for k, s in SOURCES.items() if s.streams)}; "
+                             "or remove stream")
+    else:
+        raw = source.read(data, inputs)
     if source.series:
         ds = _series(raw, data, inputs, split, method)
     else:
@@ -317,6 +356,85 @@ def _split(part) -> Split | None:
                  torch.from_numpy(np.ascontiguousarray(y)))
 
 
+# ---------------------------------------------------------------- streamed samples
+
+ROW = "__row"  # the stand-in input that carries source row numbers through _samples on the streamed path
+
+
+def _streams(data: DataConfig, reader: lazy.Reader, name: str) -> bool:
+    """Whether to stream: as asked, or (stream: null) when the decoded data exceed stream_above.
+
+    Held in memory, the data are refused before anything is decoded when they would not fit.
+    """
+    decoded = reader.decoded_bytes
+    if data.stream or (data.stream is None and decoded > data.stream_above):
+        return True
+    need = 3 * decoded  # the decoded samples, their float32 copy and the split, normalised copies
+    free = stream.available_memory()
+    if free is not None and need > free:
+        size = datafiles.size_text
+        raise DataError(f"{reader.origin}: {len(reader)} samples of {size(decoded // max(1, len(reader)))} each "
+                        f"need about {size(need)} in memory (decoded {size(decoded)}, copied while splitting "
+                        f"and normalising) but {size(free)} is available",
+                        hint="set train.data.stream: true to read them batch by batch in DataLoader workers")
+    return False
+
+
+def _prepare(arrays: list[np.ndarray], inputs: Inputs, origin: str,
+             norms: tuple[tuple[Any, Any] | None, ...] | None = None) -> list[np.ndarray]:
+    """A streamed batch as the in-memory path has it: declared shapes and dtypes, checked, normalised."""
+    out = []
+    for i, ((nm, shape, dtype), a) in enumerate(zip(inputs, arrays)):
+        a = _fit_shape(a, tuple(shape), nm, origin)
+        if dtype == "int64":
+            if a.dtype.kind == "f" and not (np.isfinite(a).all() and (a == np.round(a)).all()):
+                raise DataError(f"{origin}: input '{nm}' is declared int64 (token ids) but holds non-integer "
+                                "values", hint="declare the input as float32, or give integer token ids")
+            a = a.astype(np.int64)
+        else:
+            a = a.astype(np.float32)
+            _check_finite(a, f"inputs ('{nm}')", origin)
+            if norms is not None and norms[i] is not None:
+                shift, scale = norms[i]  # type: ignore[misc]
+                a = ((a - shift) / scale).astype(np.float32)
+        out.append(a)
+    return out
+
+
+def _streamed(reader: lazy.Reader, data: DataConfig, inputs: Inputs, split: SplitConfig, method: str,
+              task: str | None, device: torch.device) -> Dataset:
+    """The streamed path: targets and splits exactly as in memory, inputs read by DataLoader workers."""
+    # 1. targets, classes, limit and split through _samples itself, with source row numbers as the one input
+    n = len(reader)
+    rows = Raw(x=np.arange(n, dtype=np.int64)[:, None], y=reader.y, class_names=reader.class_names,
+               origin=reader.origin)
+    ds = _samples(rows, data, [(ROW, (1,), "int64")], split, "none", task)
+    # 2. how batches are read: the workers' count, pinned memory for CUDA; one sample read now, so a
+    #    file or shape fault is reported before training rather than from a worker
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    workers = data.workers if data.workers is not None else stream.default_workers(local)
+    read = stream.Stream(reader, functools.partial(_prepare, inputs=inputs, origin=reader.origin), workers,
+                         pin_memory=device.type == "cuda")
+
+    def streamed(s: Split | None, how: stream.Stream) -> stream.StreamSplit | None:
+        return None if s is None else stream.StreamSplit(s.xs[0][:, 0].numpy(), s.y, how)
+
+    train = streamed(ds.train, read)
+    first = train.head(1)  # type: ignore[union-attr]
+    # 3. normalisation statistics of the training split, in one streamed pass (float64)
+    floats = [i for i, (_, _, dtype) in enumerate(inputs) if dtype != "int64"]
+    stats = stream.statistics(train, method, floats) if method != "none" and floats else {}  # type: ignore[arg-type]
+    norms = tuple(stats.get(i) for i in range(len(inputs)))
+    ds.input_norm = [{"method": method if i in stats else "none", "shift": stats[i][0] if i in stats else 0.0,
+                      "scale": stats[i][1] if i in stats else 1.0} for i in range(len(inputs))]
+    read = replace(read, prepare=functools.partial(_prepare, inputs=inputs, origin=reader.origin, norms=norms))
+    shapes, dtypes = tuple(tuple(x.shape[1:]) for x in first), tuple(x.dtype for x in first)
+    for name in ("train", "val", "test"):
+        s = streamed(getattr(ds, name), read)
+        setattr(ds, name, s if s is None else replace(s, shapes=shapes, dtypes=dtypes))
+    return ds
+
+
 # ---------------------------------------------------------------- time series
 
 def _series(raw: Raw, data: DataConfig, inputs: Inputs, split: SplitConfig, method: str) -> Dataset:
@@ -416,7 +534,7 @@ def fit_targets(ds: Dataset, out_shape: tuple[int, ...], loss_task: str) -> Data
         for name in ("train", "val", "test"):
             s = getattr(ds, name)
             if s is not None:
-                setattr(ds, name, Split(s.xs, fn(s.y, name)))
+                setattr(ds, name, replace(s, y=fn(s.y, name)))
 
     if loss_task == "regression":
         if ds.task != "regression":
@@ -477,6 +595,8 @@ def fit_targets(ds: Dataset, out_shape: tuple[int, ...], loss_task: str) -> Data
 def _to_device(ds: Dataset, device: str | torch.device) -> Dataset:
     for name in ("train", "val", "test"):
         s = getattr(ds, name)
-        if s is not None:
+        if isinstance(s, stream.StreamSplit):  # the targets; inputs reach the device batch by batch
+            setattr(ds, name, replace(s, y=s.y.to(device)))
+        elif s is not None:
             setattr(ds, name, Split(tuple(x.to(device) for x in s.xs), s.y.to(device)))
     return ds

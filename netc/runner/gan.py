@@ -18,7 +18,7 @@ import torch
 
 from netc.diagnostics import DataError, SpecError
 from netc.runner.config import TrainConfig
-from netc.runner.data import Dataset, load_data
+from netc.runner.data import Dataset, Split, load_data
 from netc.runner.engine import Context, FitResult, Objective, train
 from netc.runner.objectives import (
     build_optimizer,
@@ -75,6 +75,9 @@ class GAN(Objective):
                             hint="remove accumulate (or set it to 1) for GAN specs", kind="arg")
         ds = self.data if self.data is not None else load_data(
             cfg.data, self.inputs, split=cfg.split, normalize=cfg.normalize or "symmetric", device=device)
+        if not isinstance(ds.train, Split):
+            raise DataError(f"{ds.origin}: a GAN holds its real samples in memory, and these data are streamed",
+                            hint="set train.data.stream: false (the data must then fit in memory)")
         self.ds, self.real = ds, ds.train.xs[0]
         self.z_shape = tuple(self.latent[0][1])
         if len(self.latent) != 1 or not all(isinstance(d, int) for d in self.z_shape):

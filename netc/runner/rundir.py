@@ -17,6 +17,24 @@ from typing import Any
 
 from netc.diagnostics import UsageError
 
+_HELD: set[int] = set()  # this process's run-lock descriptors
+
+
+def _close_held() -> None:
+    """In a forked child (a DataLoader worker): close the inherited lock descriptors.
+
+    The lock belongs to the training process; a worker left behind by a kill -9 would otherwise
+    keep it for seconds and refuse the immediate --resume.
+    """
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held)
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -109,8 +127,10 @@ class RunDir:
                                  hint="wait for that run to finish, or pick another --out DIR") from None
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
+            _HELD.add(fd)
             yield
         finally:
+            _HELD.discard(fd)
             os.close(fd)
 
     def has_last(self) -> bool:

@@ -23,7 +23,7 @@ from netc.compiler.train import sources as declared
 from netc.compiler.train.registry import implement
 from netc.compiler.train.sources import Source, infer_source
 from netc.diagnostics import DataError, did_you_mean
-from netc.runner import datafiles, textread
+from netc.runner import datafiles, lazy, textread
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,14 +48,7 @@ class Raw:
 
 # ---------------------------------------------------------------- helpers
 
-def _need(path: str | None, what: str) -> Path:
-    if not path:
-        raise DataError(f"the {what} source needs train.data.path", hint=f"e.g. data: {{source: {what}, path: ...}}")
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError(f"data file not found: {path}",
-                        hint="check train.data.path (relative paths are resolved from the working directory)")
-    return p
+_need = lazy.need
 
 
 # ---------------------------------------------------------------- embedded data
@@ -344,57 +337,32 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     return Raw(x=x, y=y, origin=str(p))
 
 
-# ---------------------------------------------------------------- image folders
+# ---------------------------------------------------------------- folders, .npy directories, tar shards
 
-_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+def whole(reader: lazy.Reader, inputs: Inputs) -> Raw:
+    """A lazy reader's every sample, for the in-memory path (the streamed path reads it batch by batch)."""
+    arrays = reader.whole()
+    x: Any = arrays[0] if len(arrays) == 1 else {n: a for (n, _, _), a in zip(inputs, arrays)}
+    return Raw(x=x, y=reader.y, class_names=reader.class_names, origin=reader.origin)
 
 
 def _folder(cfg: DataConfig, inputs: Inputs) -> Raw:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    return whole(lazy.folder(cfg, inputs), inputs)
 
-    p = _need(cfg.path, "folder")
-    if not p.is_dir():
-        raise DataError(f"{p}: expected a directory with one subfolder per class",
-                        hint="layout: path/cat/*.png, path/dog/*.png")
-    classes = sorted(c.name for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
-    if not classes:
-        raise DataError(f"{p}: no class subfolders found", hint="layout: path/cat/*.png, path/dog/*.png")
-    shape = tuple(inputs[0][1]) if inputs else ()
-    if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
-        raise DataError(f"image folders need a declared input shape (channels, height, width), got {shape}",
-                        hint="e.g. input: {image: [3, 32, 32]}")
-    channels, height, width = shape
-    if channels not in (1, 3):
-        raise DataError(f"image folders give 1 (grayscale) or 3 (RGB) channels, the input declares {channels}",
-                        hint="declare input: {image: [1, H, W]} or [3, H, W]")
-    mode = "L" if channels == 1 else "RGB"
-    xs, ys = [], []
-    for ci, c in enumerate(classes):
-        for f in sorted((p / c).iterdir()):
-            if f.suffix.lower() not in _IMAGE_EXT:
-                continue
-            try:
-                with datafiles.open_binary(f, cfg.max_bytes, "image") as stream, Image.open(stream) as im:
-                    datafiles.check_pixels(f, im.size, cfg.max_pixels)  # from the header, before decoding
-                    im = im.convert(mode)
-                    if im.size != (width, height):
-                        im = im.resize((width, height), Image.Resampling.BILINEAR)
-                    a = np.asarray(im, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-                raise DataError(f"{f}: cannot read image: {e}", hint="remove or replace the file") from None
-            xs.append(a[None] if channels == 1 else a.transpose(2, 0, 1))
-            ys.append(ci)
-    if not xs:
-        raise DataError(f"{p}: no images found in {', '.join(classes)}",
-                        hint=f"supported extensions: {', '.join(_IMAGE_EXT)}")
-    return Raw(x=np.stack(xs), y=np.array(ys, dtype=np.int64), class_names=classes, origin=str(p))
+
+def _npy(cfg: DataConfig, inputs: Inputs) -> Raw:
+    return whole(lazy.npy(cfg, inputs), inputs)
+
+
+def _tar(cfg: DataConfig, inputs: Inputs) -> Raw:
+    return whole(lazy.tar(cfg, inputs), inputs)
 
 
 SOURCES: dict[str, Source] = implement(declared.SOURCES, "read", {
     "digits": _digits, "sunspots": _sunspots, "co2": _co2, "idx": _idx, "cifar10": _cifar10, "npz": _npz,
-    "csv": _csv, "folder": _folder, **textread.READERS,
+    "csv": _csv, "folder": _folder, "npy": _npy, "tar": _tar, **textread.READERS,
 })
 
 
-__all__ = ["DATA_DIR", "SOURCES", "Inputs", "Raw", "SafeUnpickler", "Source", "infer_source", "load_batch", "read_idx"]
+__all__ = ["DATA_DIR", "SOURCES", "Inputs", "Raw", "SafeUnpickler", "Source", "infer_source", "load_batch", "read_idx",
+           "whole"]

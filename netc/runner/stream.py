@@ -143,37 +143,43 @@ class Moments:
 
     def __init__(self, method: str):
         self.method, self.n = method, 0
-        self.mean: Any = None
-        self.m2: Any = None
+        self.a: Any = None  # mean (standard) or min
+        self.b: Any = None  # sum of squared deviations (standard) or max
 
-    def add(self, a: np.ndarray) -> None:
+    def add(self, x: np.ndarray) -> None:
         """Fold in one batch (n, ...): per channel for (n, C, H, W), per feature otherwise."""
-        keep = 1 if a.ndim == 4 else a.ndim - 1
-        axis = tuple(i for i in range(a.ndim) if i != keep)
-        a64 = a.astype(np.float64)
-        count = math.prod(a.shape[i] for i in axis)
+        keep = 1 if x.ndim == 4 else x.ndim - 1
+        axis = tuple(i for i in range(x.ndim) if i != keep)
+        x64 = x.astype(np.float64)
+        count = math.prod(x.shape[i] for i in axis)
         if self.method == "standard":
-            mean = a64.mean(axis=axis, keepdims=True)
-            m2 = ((a64 - mean) ** 2).sum(axis=axis, keepdims=True)
-            if self.mean is None:
-                self.mean, self.m2 = mean, m2
-            else:
-                total = self.n + count
-                delta = mean - self.mean
-                self.mean = self.mean + delta * (count / total)
-                self.m2 = self.m2 + m2 + delta ** 2 * (self.n * count / total)
+            mean = x64.mean(axis=axis, keepdims=True)
+            self.merge(count, mean, ((x64 - mean) ** 2).sum(axis=axis, keepdims=True))
         else:
-            lo, hi = a64.min(axis=axis, keepdims=True), a64.max(axis=axis, keepdims=True)
-            self.mean = lo if self.mean is None else np.minimum(self.mean, lo)
-            self.m2 = hi if self.m2 is None else np.maximum(self.m2, hi)
-        self.n += count
+            self.merge(count, x64.min(axis=axis, keepdims=True), x64.max(axis=axis, keepdims=True))
+
+    def merge(self, count: int, a: Any, b: Any) -> None:
+        """Fold in the moments of another part: (its count, its mean or min, its squared deviations or max)."""
+        if count == 0:
+            return
+        if self.a is None:
+            self.n, self.a, self.b = count, a, b
+            return
+        total = self.n + count
+        if self.method == "standard":
+            delta = a - self.a
+            self.a = self.a + delta * (count / total)
+            self.b = self.b + b + delta ** 2 * (self.n * count / total)
+        else:
+            self.a, self.b = np.minimum(self.a, a), np.maximum(self.b, b)
+        self.n = total
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(shift, scale) as float32, as ``data._stats`` gives them for the whole array."""
         if self.method == "standard":
-            shift, scale = self.mean, np.sqrt(self.m2 / self.n)
+            shift, scale = self.a, np.sqrt(self.b / self.n)
         else:  # minmax -> [0, 1]; symmetric -> [-1, 1]
-            lo, hi = self.mean, self.m2
+            lo, hi = self.a, self.b
             shift, scale = (lo, hi - lo) if self.method == "minmax" else ((hi + lo) / 2, (hi - lo) / 2)
         scale = np.where(scale > 1e-12, scale, 1.0)  # constant features stay put
         return shift.astype(np.float32), scale.astype(np.float32)
@@ -181,11 +187,31 @@ class Moments:
 
 def statistics(split: StreamSplit, method: str, which: list[int], batch_size: int = 256
                ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """(shift, scale) of the inputs ``which`` over the whole split, in one pass read by the workers."""
+    """(shift, scale) of the inputs ``which`` over the whole split, in one pass read by the workers.
+
+    Under torchrun each rank reads its contiguous share and the ranks' moments are merged in rank
+    order, so every rank gets the same statistics and no sample is read twice.
+    """
+    dist = torch.distributed
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    part = split
+    if world > 1:
+        base, extra = divmod(len(split), world)
+        rank = dist.get_rank()
+        lo = rank * base + min(rank, extra)
+        part = split.part(lo, lo + base + (1 if rank < extra else 0))
     moments = {i: Moments(method) for i in which}
-    for xs in split.batches(batch_size):
+    for xs in part.batches(batch_size):
         for i in which:
-            moments[i].add(xs[i].numpy())
+            moments[i].add(xs[i].cpu().numpy())
+    if world > 1:
+        mine = {i: (m.n, m.a, m.b) for i, m in moments.items()}
+        everyone: list[Any] = [None] * world
+        dist.all_gather_object(everyone, mine)
+        moments = {i: Moments(method) for i in which}
+        for theirs in everyone:
+            for i, (n, a, b) in theirs.items():
+                moments[i].merge(n, a, b)
     return {i: m.result() for i, m in moments.items()}
 
 

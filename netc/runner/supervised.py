@@ -31,6 +31,7 @@ from netc.runner.objectives import (
 )
 from netc.runner.rundir import RunDir
 from netc.runner.sources import Inputs
+from netc.runner.stream import Feed, StreamSplit
 
 
 class Supervised(Objective):
@@ -75,8 +76,9 @@ class Supervised(Objective):
                   if cfg.freeze or cfg.lr_mult else self.model.parameters())
         self.optimizer = build_optimizer(opt_call, params)
         self.optimizers = {"model": self.optimizer}
-        self.augment = Augment(cfg.augment, [tuple(x.shape[1:]) for x in ds.train.xs],
-                               [x.dtype for x in ds.train.xs])
+        self.augment = Augment(cfg.augment, list(ds.train.shapes), list(ds.train.dtypes))
+        self.streamed = isinstance(ds.train, StreamSplit)  # inputs read by DataLoader workers (stream.py)
+        self.feed: Feed | None = None
         self.aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
         self.generators = {"augment": self.aug_gen}
         self.do_augment = bool(self.augment)
@@ -94,16 +96,19 @@ class Supervised(Objective):
         """Start collecting train outputs (under DDP, rank 0 holds those saved before a cursor)."""
         saved = ep.resumed
         self.outs = [saved["outputs"].to(ctx.device)] if saved and self.collect and ctx.dist.main else []
+        if self.streamed:  # the workers read this rank's micro-batches of the engine's plan, from ep.first on
+            plan = ctx.dist.plan(ep.perm.cpu().split(ctx.cfg.batch_size), ctx.cfg.accumulate)[ep.first:]
+            self.feed = Feed(self.ds.train, [idx.numpy() for micro in plan for idx, _ in micro], ctx.device)
         for m in self.frozen:  # frozen BatchNorm keeps its running statistics: eval mode while the rest trains
             m.eval()
 
     def step(self, ctx: Context, micro: Sequence[tuple[torch.Tensor, float]]) -> torch.Tensor:
         """Forward, loss and backward on each micro-batch, then one optimizer step."""
-        xs, y = self.ds.train.xs, self.ds.train.y
+        xs, y, feed = () if self.streamed else self.ds.train.xs, self.ds.train.y, self.feed
         self.optimizer.zero_grad(set_to_none=True)
         total = None
         for j, (idx, weight) in enumerate(micro):  # one micro-batch unless accumulating
-            xb = tuple(x[idx] for x in xs)
+            xb = tuple(x[idx] for x in xs) if feed is None else feed.take()
             if self.do_augment:
                 xb = self.augment(xb, self.aug_gen)
             with self.no_sync(j + 1 < len(micro)):
@@ -192,9 +197,9 @@ def probe(model: torch.nn.Module, split: Split) -> tuple[int, ...]:
     model.eval()
     try:
         with torch.no_grad():
-            out = model(*(x[:2] for x in split.xs))
+            out = model(*split.head(2))
     except Exception as e:  # noqa: BLE001 - any failure here means the data do not fit the model
-        shapes = ", ".join(str(tuple(x.shape[1:])) for x in split.xs)
+        shapes = ", ".join(str(s) for s in split.shapes)
         raise DataError(f"the model failed on training samples of shape {shapes}: {type(e).__name__}: {e}",
                         hint="check that the spec's input: shapes match the data") from None
     finally:
@@ -209,9 +214,14 @@ def forward_all(model: torch.nn.Module, split: Split, batch_size: int, amp) -> t
     """Outputs for every sample of a split, in order, as float32 on the device."""
     outs = []
     with torch.inference_mode():
-        for i in range(0, len(split), batch_size):
-            with amp:
-                outs.append(model(*(x[i:i + batch_size] for x in split.xs)).float())
+        if isinstance(split, StreamSplit):  # read in order by the workers
+            for xb in split.batches(batch_size):
+                with amp:
+                    outs.append(model(*xb).float())
+        else:
+            for i in range(0, len(split), batch_size):
+                with amp:
+                    outs.append(model(*(x[i:i + batch_size] for x in split.xs)).float())
     return torch.cat(outs) if outs else torch.empty(0)
 
 
@@ -223,7 +233,7 @@ def forward_split(dist, net: torch.nn.Module, split: Split, batch_size: int, amp
     dist.broadcast_module(model, buffers_only=True)  # rank 0's BatchNorm statistics, the ones it checkpoints
     lo, hi = dist.rows(len(split))
     rows = slice(lo, hi) if hi > lo else slice(0, 1)  # an empty share runs one row, for the output's shape
-    out = forward_all(model, Split(tuple(x[rows] for x in split.xs), split.y[rows]), batch_size, amp)[:hi - lo]
+    out = forward_all(model, split.part(rows.start, rows.stop), batch_size, amp)[:hi - lo]
     return dist.gather_rows(out, torch.arange(lo, hi, device=out.device), len(split))
 
 

@@ -42,6 +42,7 @@ def opt(default: Any = _MISSING, doc: str = "", *, factory: Any = None, choices:
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # train.data.max_bytes: the in-memory path reads at most this much
 DEFAULT_MAX_PIXELS = 50_000_000  # train.data.max_pixels: per image
+DEFAULT_STREAM_ABOVE = 1024**3  # train.data.stream_above: decoded data beyond 1 GiB are streamed by default
 
 
 @dataclass
@@ -51,11 +52,12 @@ class DataConfig:
     source: str | None = opt(None, "data source; default: inferred from `path` (.npz, .csv, IDX files, "
                                    "CIFAR-10 batches, class folders), or digits when there is no path",
                              choices=tuple(SOURCES))
-    path: str | None = opt(None, "file or directory for idx, cifar10, npz, csv and folder sources")
+    path: str | None = opt(None, "file or directory for idx, cifar10, npz, npy, csv, folder and tar sources")
     label: str | None = opt(None, "csv: name of the label/target column (default: the last column)")
     features: list[str] | None = opt(None, "csv: feature columns, in order (default: every other column)")
-    x_key: str = opt("x", "npz: array of inputs (for several model inputs, arrays named after the inputs)")
-    y_key: str = opt("y", "npz: array of targets")
+    x_key: str = opt("x", "npz, npy: array of inputs (for several model inputs, arrays named after the inputs); "
+                          "npy reads <x_key>.npy in the path's directory")
+    y_key: str = opt("y", "npz, npy: array of targets")
     window: int | None = opt(None, "series: time steps per input window (default: from the declared input "
                                    "shape)", minimum=1)
     horizon: int = opt(1, "series: how many future values each window predicts", minimum=1)
@@ -77,6 +79,15 @@ class DataConfig:
     max_pixels: int = opt(DEFAULT_MAX_PIXELS, "folder: largest image, in pixels (a guard against decompression "
                                               "bombs); larger images are refused before they are decoded",
                           minimum=1)
+    stream: bool | None = opt(None, "read samples on demand in DataLoader workers instead of holding the data set "
+                                    "in memory (folder, npy, tar); null: stream when the decoded data would exceed "
+                                    "stream_above bytes")
+    stream_above: int = opt(DEFAULT_STREAM_ABOVE, "with stream: null, the decoded size in bytes (float32 samples) "
+                                                  "above which the data are streamed rather than held in memory",
+                            minimum=0)
+    workers: int | None = opt(None, "streamed data: DataLoader worker processes that read and decode samples "
+                                    "(0: in the training process); default: the CPU cores per process minus one, "
+                                    "at least 1, at most 8", minimum=0)
 
     @classmethod
     def shorthand(cls, value: Any) -> DataConfig | None:
@@ -282,7 +293,7 @@ class TrainConfig:
                  f"e.g. data: {{source: {source}, path: {SOURCES[source].example}}}")
         if source is not None and not SOURCES[source].needs_path and self.data.path:
             fail("data.path", f"source '{source}' is embedded and takes no path",
-                 "remove path, or set source to idx, cifar10, npz, csv or folder")
+                 f"remove path, or set source to one of {one_of(k for k, s in SOURCES.items() if s.needs_path)}")
         if self.data.window is not None and source is not None and SOURCES[source].task != "regression":
             fail("data.window", f"window only applies to time series, not '{source}'",
                  f"series sources: {one_of(k for k, s in SOURCES.items() if s.series)}")

@@ -28,12 +28,14 @@ class Source:
     text: bool = False  # text through a tokenizer trained on the training split (netc.runner.text)
     layout: str = ""  # the files it reads, for docs/training.md
     classes: int | None = None  # number of classes when fixed by the data set (static loss/head checks)
+    sample: tuple[int, ...] | None = None  # the shape of one sample when fixed by the data set (static input checks)
+    streams: bool = False  # can be read on demand (train.data.stream) instead of whole into memory
 
 
 SOURCES: dict[str, Source] = {s.name: s for s in [
     Source("digits", "8x8 handwritten digits from scikit-learn (1797 samples, 10 classes, embedded)",
            layout="embedded in the package (netc/data/digits.npz): 1797 images (1, 8, 8) of pixel counts "
-                  "0-16, class ids 0-9", classes=10),
+                  "0-16, class ids 0-9", classes=10, sample=(1, 8, 8)),
     Source("sunspots", "yearly sunspot activity 1700-2008 from statsmodels (forecasting, embedded)",
            task="regression", series=True,
            layout="embedded in the package (netc/data/sunspots.npz): 309 yearly values, cut into windows "
@@ -47,7 +49,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            layout="a directory with train-images-idx3-ubyte and train-labels-idx1-ubyte (optionally .gz), "
                   "plus t10k-images/t10k-labels for the test set; or the path of one train-images file"),
     Source("cifar10", "CIFAR-10 python batches (data_batch_1..5, test_batch)", needs_path=True,
-           normalize="minmax", example="data/cifar-10-batches-py",
+           normalize="minmax", example="data/cifar-10-batches-py", classes=10, sample=(3, 32, 32),
            layout="the extracted cifar-10-batches-py directory: data_batch_1..5, test_batch, batches.meta "
                   "(class names); read with a restricted unpickler (plain arrays only)"),
     Source("npz", "numpy .npz with arrays x and y (names configurable)", task="any", needs_path=True,
@@ -63,7 +65,17 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            needs_path=True, normalize="minmax", example="data/images",
            layout="path/<class>/*.png|jpg|jpeg|bmp|gif|webp, one subfolder per class (sorted names are "
                   "the class ids); images converted to the declared channels (1: grayscale, 3: RGB) "
-                  "and resized to its height and width"),
+                  "and resized to its height and width", streams=True),
+    Source("npy", "a directory of .npy arrays: x.npy and y.npy (names configurable; one array per model input)",
+           task="any", needs_path=True, example="data/arrays", streams=True,
+           layout="a directory with <x_key>.npy (inputs, one sample per row; several model inputs: one "
+                  "<input name>.npy each) and <y_key>.npy (targets), written by np.save; C order, numeric "
+                  "dtypes only; streamed rows are read from disk on demand"),
+    Source("tar", "WebDataset tar shards: a .tar file or a directory of them, one sample per key (image or .npy "
+                  "plus a .cls class id)", needs_path=True, normalize="minmax", example="data/shards", streams=True,
+           layout="uncompressed tar files in the WebDataset layout: members <key>.png|jpg|jpeg|npy and "
+                  "<key>.cls (the class id as text) next to each other; shards in sorted name order; under "
+                  "torchrun each rank reads only the samples of its share"),
     Source("pydoc", "the English reference text that ships with CPython (pydoc_data.topics, about 465 KB; "
                     "language modelling, embedded)", task="language", text=True, normalize="none",
            layout="read at run time from the standard library (import pydoc_data.topics): the 79 help "
@@ -105,6 +117,8 @@ def infer_source(path: str) -> str:
         return "csv"
     if name.endswith(".txt"):
         return "text"
+    if name.endswith(".tar"):
+        return "tar"
     if "ubyte" in name or name.endswith(".idx"):
         return "idx"
     if p.is_dir():
@@ -113,4 +127,8 @@ def infer_source(path: str) -> str:
             return "cifar10"
         if any("ubyte" in n for n in names):
             return "idx"
+        if any(n.endswith(".npy") for n in names):
+            return "npy"
+        if any(n.endswith(".tar") for n in names):
+            return "tar"
     return "folder"
