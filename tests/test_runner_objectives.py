@@ -33,6 +33,10 @@ LOSS_CASES = {
         ("cross_entropy", lambda o, y: F.cross_entropy(o, y, weight=torch.tensor(W5), label_smoothing=0.2), "classes"),
     "nll": ("nll", lambda o, y: F.nll_loss(o, y), "log-probs"),
     "nll(weight=[1, 2, 0.5, 0, 3])": ("nll", lambda o, y: F.nll_loss(o, y, weight=torch.tensor(W5)), "log-probs"),
+    "focal": ("focal", lambda o, y: (F.cross_entropy(o, y, reduction="none")
+                                     * (1 - torch.exp(-F.cross_entropy(o, y, reduction="none"))) ** 2).mean(),
+              "classes"),
+    "focal(gamma=0)": ("focal", lambda o, y: F.cross_entropy(o, y), "classes"),
     "bce": ("bce", F.binary_cross_entropy_with_logits, "binary"),
     "mse": ("mse", F.mse_loss, "real"),
     "mae": ("mae", F.l1_loss, "real"),
@@ -75,7 +79,7 @@ def test_cross_entropy_over_sequences_moves_the_class_axis():
 
 
 @pytest.mark.parametrize("call", ["cross_entropy(weight=[1, 2, 0.5, 0, 3])", "cross_entropy(label_smoothing=0.1)",
-                                  "nll", "nll(weight=[1, 2, 0.5, 0, 3])"])
+                                  "nll", "nll(weight=[1, 2, 0.5, 0, 3])", "focal(gamma=0, weight=[1, 2, 0.5, 0, 3])"])
 def test_probability_targets_match_torch(call):
     """Soft targets: cross_entropy as torch's probability form; nll as -sum(w y log p) per sample, averaged."""
     g = torch.Generator().manual_seed(1)
@@ -87,7 +91,7 @@ def test_probability_targets_match_torch(call):
         got, want = build_loss(bound, CTX5)(logp, soft), -(soft * logp * w).sum(1).mean()
     else:
         got = build_loss(bound, CTX5)(out, soft)
-        want = F.cross_entropy(out, soft, weight=w, label_smoothing=bound.kwargs["label_smoothing"])
+        want = F.cross_entropy(out, soft, weight=w, label_smoothing=bound.kwargs.get("label_smoothing", 0.0))
     assert torch.allclose(got, want, atol=1e-6)
 
 
@@ -119,7 +123,7 @@ def test_bad_class_weights_are_refused(call, message):
 
 def test_loss_tasks():
     assert {n: e.task for n, e in LOSSES.items()} == {
-        "cross_entropy": "classification", "nll": "classification", "bce": "binary", "mse": "regression",
+        "cross_entropy": "classification", "nll": "classification", "focal": "classification", "bce": "binary", "mse": "regression",
         "mae": "regression", "huber": "regression"}
 
 

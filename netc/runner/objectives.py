@@ -83,6 +83,22 @@ def _nll(ctx: LossContext, weight: list | None, balanced: bool):
     return _classes_first(loss, ctx)
 
 
+def _focal(ctx: LossContext, gamma: float, weight: list | None, balanced: bool):
+    import torch.nn.functional as F
+
+    w = _class_weight(ctx, weight, balanced, "focal")
+
+    def loss(out, y):  # -sum_c w_c y_c (1 - p_c)^gamma log p_c per sample, averaged
+        logp = out.log_softmax(1)
+        target = y if y.is_floating_point() else F.one_hot(y, out.shape[1]).movedim(-1, 1).to(logp.dtype)
+        terms = -target * (1 - logp.exp()).pow(gamma) * logp
+        if w is not None:
+            terms = terms * w.to(out.device).reshape(-1, *[1] * (logp.dim() - 2))
+        return terms.sum(1).mean()
+
+    return _classes_first(loss, ctx)
+
+
 def _bce(ctx: LossContext):
     import torch.nn.functional as F
 
@@ -108,7 +124,7 @@ def _huber(ctx: LossContext, delta: float):
 
 
 LOSSES: dict[str, LossEntry] = implement(declared.LOSSES, "build", {
-    "cross_entropy": _cross_entropy, "nll": _nll, "bce": _bce, "mse": _mse, "mae": _mae, "huber": _huber,
+    "cross_entropy": _cross_entropy, "nll": _nll, "focal": _focal, "bce": _bce, "mse": _mse, "mae": _mae, "huber": _huber,
 })
 
 
@@ -251,8 +267,8 @@ def build_schedule(bound: Bound, optimizer, *, epochs: int, steps_per_epoch: int
 __all__ = [
     "LOSSES",
     "OPTIMIZERS",
-    "LossContext",
     "SCHEDULES",
+    "LossContext",
     "LossEntry",
     "ScheduleEntry",
     "build_loss",

@@ -54,7 +54,7 @@ def check_output_activation(program: Program, train: TrainConfig | None, source:
                     "train", f"{used} expects log-probabilities, but the model ends in {node.op}", node.span,
                     f"replace the Softmax with {needed}, or remove it and use loss: cross_entropy on the logits"
                     if node.op == "Softmax" else
-                    f"end the model with → {needed}, or use loss: cross_entropy on these logits"))
+                    f"append → {needed} to the model, or use loss: cross_entropy on these logits"))
                 continue
             applied = APPLIED.get((node.op, used))
             if applied is None:
@@ -63,7 +63,7 @@ def check_output_activation(program: Program, train: TrainConfig | None, source:
             diags.append(Diagnostic(
                 "train", f"{node.op} before {used} ({how}): {used} applies {applied} to the model's outputs itself, "
                          f"so this model would train on it twice (slowly, to a poor loss)", node.span,
-                f"netc eval and predict report probabilities from the logits: remove the {node.op}"
-                + (" (or keep it and use loss: nll)" if node.op == "LogSoftmax" else "")))
+                ("to keep it, use loss: nll; " if node.op == "LogSoftmax" else "")
+                + f"netc eval and predict report probabilities from the logits: remove the {node.op}"))
     if diags:
         raise SpecError("train", diagnostics=diags, source=source)

@@ -55,6 +55,11 @@ LOSSES: Table[LossEntry] = Table("netc.losses", "LOSSES", {e.name: e for e in [
     LossEntry("nll", "negative log-likelihood of log-probabilities: the model ends in LogSoftmax; targets as "
                      "for cross_entropy",
               {"weight": _WEIGHT, "balanced": _BALANCED}, task="classification"),
+    LossEntry("focal", "focal loss (Lin et al. 2017) on class logits: each sample's cross-entropy scaled by "
+                       "(1 - p_true)^gamma, so that easy samples count less; targets as for cross_entropy; "
+                       "averaged over samples",
+              {"gamma": Param(2.0, float, "focusing strength (0: plain cross-entropy)"), "weight": _WEIGHT,
+               "balanced": _BALANCED}, task="classification"),
     LossEntry("bce", "binary cross-entropy on logits (targets: 0/1, one output per label)", {},
               task="binary"),
     LossEntry("mse", "mean squared error", {}, task="regression"),

@@ -86,7 +86,7 @@ class Table(dict[str, E]):
                 obj = ep.load()
                 for entry in getattr(obj() if callable(obj) else obj, self.attr, []):
                     name = getattr(entry, "name", None)
-                    if not isinstance(name, str) or name in self or name in found:
+                    if not isinstance(name, str) or dict.__contains__(self, name) or name in found:
                         raise ValueError(f"plugin {ep.value!r} of {self.group}: entry {name!r} is declared twice "
                                          f"or has no name")
                     found[name] = entry
