@@ -318,6 +318,8 @@ OVERRIDES = {
     "transformer_classifier.yaml": ({"classes": 5, "vocab": 500, "seq_len": 64, "d_model": 64, "layers": 1},
                                     ("N", 5)),
     "transformer_primitives.yaml": ({"classes": 5, "vocab": 500, "seq_len": 64, "d_model": 64}, ("N", 5)),
+    "transformer_seq2seq.yaml": ({"src_vocab": 50, "tgt_vocab": 40, "tgt_len": 12, "d_model": 32, "layers": 1},
+                                 ("N", 12, 40)),
     "char_gpt.yaml": ({"vocab": 64, "block": 32, "d_model": 64}, ("N", 32, 64)),
     "numbers_seq2seq.yaml": ({"vocab": 40, "tgt_len": 8, "d": 64}, ("N", 8, 40)),
     "pydoc_topics_lstm.yaml": ({"classes": 5, "vocab": 1000, "seq_len": 64}, ("N", 5)),
