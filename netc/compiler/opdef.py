@@ -147,6 +147,10 @@ class OpDef:
     # bool argument that restricts attention to earlier positions; set on every op that attends across
     # positions, so a language-model check can ask any node whether it sees future tokens (:meth:`is_causal`)
     causal_arg: str | None = None
+    # always attends over its own (first) input, whatever other sequence it also reads: an encoder, or a decoder
+    # whose memory is cross-attended beside it. Its causal switch masks that self-attention (a MultiHeadAttention
+    # with kv= attends to the other sequence instead, so its switch is about that sequence)
+    self_attention: bool = False
     id_range_arg: str | None = None  # argument bounding the integer ids the op reads (ids < its value)
     # argument holding a padding id among the integer ids the op reads (its input, or its int64 ref): the
     # front end checks it lies inside the vocabulary (an id_range_arg of a node reading the same ids)

@@ -168,7 +168,7 @@ op("TransformerEncoderLayer", "One Transformer encoder layer (self-attention + f
    _enc_args(False), infer=_enc_infer("TransformerEncoderLayer"),
    lower=_enc_layer_lower,
    params=lambda a, ins: _layer_params(ins[0][2], a.ff), macs=_enc_macs, category="attention",
-   dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
+   dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1]]) if a.causal else 0,
    example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
@@ -177,7 +177,7 @@ op("TransformerEncoder", "A stack of `layers` Transformer encoder layers over (N
    lower=_enc_lower,
    params=lambda a, ins: a.layers * _layer_params(ins[0][2], a.ff),
    macs=lambda a, ins, out: a.layers * _enc_macs(a, ins, out), category="attention", dropout_arg="dropout",
-   causal_arg="causal", pad_id_arg="pad_id",
+   causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1]], a.layers) if a.causal else 0,
    example="Dense(64) → PositionalEncoding → TransformerEncoder(2, 4, ff=128) → SeqPool(mean) → Dense(10)")
@@ -247,19 +247,19 @@ op("TransformerDecoderLayer",
    "feed-forward; residuals and LayerNorm.",
    _dec_args(False), infer=_dec_infer("TransformerDecoderLayer"), lower=_dec_lower,
    params=lambda a, ins: _dec_layer_params(ins[0][2], a.ff), macs=_dec_macs, category="attention",
-   dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
+   dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]) + scores(a.heads, ins[0][1], ins[1][1]),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1], ins[1][1]]),
-   example="tgt: Embedding(1000, 64) → PositionalEncoding → TransformerDecoderLayer(4, memory=src, ff=128)")
+   example="tgt → Embedding(1000, 64) → PositionalEncoding → TransformerDecoderLayer(4, memory, ff=128)")
 op("TransformerDecoder", "A stack of `layers` Transformer decoder layers over (N, T, D), reading a memory (N, S, D).",
    _dec_args(True), infer=_dec_infer("TransformerDecoder"), lower=_decs_lower,
    params=lambda a, ins: a.layers * _dec_layer_params(ins[0][2], a.ff),
    macs=lambda a, ins, out: a.layers * _dec_macs(a, ins, out), category="attention", dropout_arg="dropout",
-   causal_arg="causal", pad_id_arg="pad_id",
+   causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers) + scores(a.heads, ins[0][1], ins[1][1],
                                                                                      a.layers),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1], ins[1][1]], a.layers),
-   example="tgt: Embedding(1000, 64) → PositionalEncoding → TransformerDecoder(2, 4, memory=src, ff=128) → Dense(1000)")
+   example="tgt → Embedding(1000, 64) → TransformerDecoder(2, 4, memory, ff=128) → Dense(1000)")
 
 
 def _pe_infer(a: A, ins: list[Shape]) -> Shape:

@@ -41,7 +41,8 @@ def check_causal(program: Program, train: TrainConfig | None, source: Any = None
             causal = opdef.is_causal(node.args) if opdef is not None else None
             if causal is None or causal or node.inputs[0] not in reads_targets:
                 continue
-            cross = any(graph.type_of(i).dtype != "int64" for i in node.inputs[1:])  # kv=: another sequence
+            # kv=: another sequence (a decoder's memory is read beside its self-attention, which stays checked)
+            cross = not opdef.self_attention and any(graph.type_of(i).dtype != "int64" for i in node.inputs[1:])
             if cross or any(d.span == node.span for d in diags):
                 continue  # cross-attention may read every source position; one error per op written
             what = "the target prefix" if task == "seq2seq" else "the text"
