@@ -21,6 +21,7 @@ from netc.compiler.space import Space, check_space, read_space
 from netc.compiler.train.config import TrainConfig, train_config, with_overrides
 from netc.compiler.train.causal import check_causal
 from netc.compiler.train.heads import check_output_activation
+from netc.compiler.train.targets import check_gan, check_targets
 from netc.compiler.train.transfer import check_transfer
 from netc.dsl.spec import Spec, read_spec
 
@@ -64,6 +65,8 @@ def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, ob
     # 3. the train: block, as deeply as `netc train` checks it (vocabulary names and arguments, monitors)
     train = train_config(program, root=spec.root) if program.train is not None else None
     check_output_activation(program, train, program.source)  # Softmax → cross_entropy and its kin
+    check_targets(program, train, spec.root)  # a loss that cannot fit the output, or the embedded data's targets
+    check_gan(program, train)  # the generator makes what the discriminator takes
     check_causal(program, train, program.source)  # a next-token objective over non-causal attention
     check_transfer(program, train, spec.root)  # freeze / lr_mult / init_from.new patterns name real nodes
     # 4. the whole program's parameters and memory against the limits (training at the batch size it will use)

@@ -212,7 +212,8 @@ def _sources() -> list[str]:
                if f.metadata.get("doc", "").split(":", 1)[0] in scopes and f.name in data_hints]
         keys = (["path"] if s.needs_path else []) + own
         rows += [f"### `{name}`", "", s.doc + ".", "",
-                 f"- task: {s.task}" + (f", {s.classes} classes" if s.classes else ""),
+                 f"- task: {s.task}" + (f", {s.classes} classes" if s.classes else "")
+                 + (f"; samples of shape {show(list(s.sample))}" if getattr(s, "sample", None) else ""),
                  f"- files: {s.layout}" if s.layout else "- files: none",
                  f"- default `normalize`: `{s.normalize}`",
                  "- keys: " + (", ".join(f"`{k}`" for k in keys) if keys else "none beyond the common ones"),
