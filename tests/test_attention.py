@@ -114,6 +114,13 @@ def test_fused_attention_keeps_the_mask_in_its_source():
     assert all(n.arg("causal") for n in m.netc_graph.nodes if n.op == "ScaledDotProductAttention")
 
 
+def test_fused_attention_keeps_the_padding_ids():
+    m = _modules(PADDED["attention"])["O2"]
+    (sdpa,) = [n for n in m.netc_graph.nodes if n.op == "ScaledDotProductAttention"]
+    assert sdpa.inputs[-1] == "tokens" and sdpa.arg("pad_id") == 0
+    assert "attn_mask=attend_mask(tokens, 0, " in netc.compile_source(m.netc_graph)
+
+
 def test_every_attention_op_says_whether_it_is_causal():
     program = check_text(gpt_primitives(causal=True)).main
     attention = [n for n in program.nodes if REGISTRY.get(n.op).causal_arg is not None]
