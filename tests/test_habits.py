@@ -60,3 +60,11 @@ def test_after_a_failed_op_the_rest_of_the_chain_is_checked_without_cascading():
     at = [len("model: ") + 1 + i for i in (chain.index("bais"), chain.index("(7)") + 1, chain.index("(0)") + 1)]
     assert [d.span.col for d in ds] == at  # bais, the rates and units; no shape error for Dense(10)
     assert all(d.kind == "arg" for d in ds)
+
+
+def test_a_channels_last_input_that_fits_is_a_warning():
+    """[32, 32, 3] convolves (32 channels of 32×3 images): no error, but a warning that says what was meant."""
+    (w,) = check_text("netc: 1\ninput: [32, 32, 3]\nmodel: Conv2D(8, 3, padding=same) → Flatten → Dense(10)\n"
+                      ).extra["warnings"]
+    assert w.severity == "warning" and "channels-last" in w.message and w.hint.endswith("[3, 32, 32]")
+    assert not check_text("netc: 1\ninput: [3, 32, 32]\nmodel: Conv2D(8, 3) → Flatten → Dense(10)\n").extra["warnings"]

@@ -108,6 +108,7 @@ class Elaborator:
             self.types[d.name] = t
             self.used.add(d.name)
         default = inputs[0].name if len(inputs) == 1 else NO_INPUT
+        self.input_names = {i.name for i in inputs}
         scope = _Scope(self.spec, "", dict(self.spec.params), m.entries, lambda: default)
         for i in m.inputs:
             scope.env[i.name] = i.name
@@ -613,6 +614,8 @@ class Elaborator:
         line = _line(c.span)
         node = Node(name, op.name, args, tuple(inputs), TensorType(out, op.output_dtype), c.span, params, macs, line)
         self.nodes.append(node)
+        if op.input_width_axis == 1 and inputs and inputs[0] in self.input_names:
+            self.warn_channels_last(op, c, types[0].shape)
         self.types[name] = node.type
         return name
 
@@ -636,6 +639,15 @@ class Elaborator:
                                   f"0..{vocab - 1}", _arg_span(op, c, op.pad_id_arg),
                            f"use a padding id below {vocab} (0 is usual), or raise the vocabulary to {pad + 1}")
                 raise _Failed
+
+    def warn_channels_last(self, op: OpDef, c: ast.Call, shape: tuple) -> None:
+        """A declared image input that fits, read channels first, but looks channels-last ([32, 32, 3])."""
+        chw = habits.channels_last(shape)
+        if chw is not None:
+            self.diags.append(Diagnostic(
+                "shape", f"the input {fmt_shape(shape)} looks channels-last (height, width, channels): {op.name} reads "
+                         f"axis 1 ({shape[1]}) as its channels", c.span,
+                f"netc puts channels first, like PyTorch: declare the input as {show(chw)}", severity="warning"))
 
     def repeat_count(self, step: ast.Step, scope: _Scope) -> int:
         """``Res(64) * 3`` repeats 3 times; ``Res(64) * depth`` as often as the parameter ``depth`` says."""
