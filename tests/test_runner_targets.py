@@ -82,6 +82,23 @@ def test_one_hot_rows_are_classification_without_a_loss_and_become_class_ids(tmp
     assert ds.train.y.dtype == torch.int64 and torch.equal(got, torch.from_numpy(np.sort(want).astype(np.int64)))
 
 
+def test_one_hot_columns_of_a_csv_train(tmp_path):
+    """A CSV whose class is spread over one-hot columns: train.data.labels names them; predict drops them all."""
+    d = np.load(digits_npz(tmp_path / "ids.npz", one_hot=False, n=300))
+    header = [f"p{i}" for i in range(64)] + [f"is_{c}" for c in range(10)]
+    rows = np.hstack([d["x"], np.eye(10)[d["y"]]])
+    np.savetxt(tmp_path / "digits.csv", rows, delimiter=",", header=",".join(header), comments="", fmt="%g")
+    labels = "[" + ", ".join(header[64:]) + "]"
+    text = spec("Dense(64) → ReLU → Dense(10)", f"data: {{path: {tmp_path / 'digits.csv'}, labels: {labels}}}\n"
+                                               "batch_size: 32\noptimizer: adam(lr=3e-3)")
+    history, before, after = run(text, tmp_path, epochs=2)
+    assert after < 0.7 * before and history[-1]["val"]["accuracy"] > 0.6
+    from netc.runner.cli import _csv_features
+
+    x = _csv_features(tmp_path / "digits.csv", front_end(text).train_config().data)
+    assert x.shape == (300, 64)
+
+
 # ---------------------------------------------------------------- soft targets, bad rows
 
 def test_probability_targets_train_and_metrics_read_the_likeliest_class(tmp_path):
@@ -114,7 +131,7 @@ def test_class_score_rows_must_match_the_model_classes(tmp_path):
 
 def test_nll_with_log_softmax_trains(tmp_path):
     path = digits_npz(tmp_path / "ids.npz", one_hot=False)
-    history, before, after = run(spec("Dense(64) → ReLU → Dense(10) → LogSoftmax",
+    _, before, after = run(spec("Dense(64) → ReLU → Dense(10) → LogSoftmax",
                                       f"data: {path}\nloss: nll(balanced=true)\nbatch_size: 32\n"
                                       "optimizer: adam(lr=3e-3)"), tmp_path, epochs=3)
     assert after < 0.6 * before

@@ -395,8 +395,11 @@ def _csv_features(p: Path, data: Any):
     cols = list(range(len(header)))
     features = getattr(data, "features", None)
     label = getattr(data, "label", None) or _training_label(data)
+    labels = getattr(data, "labels", None)
     if features and all(c in header for c in features):
         cols = [header.index(c) for c in features]
+    elif labels:  # several target columns (one-hot rows): all of them go
+        cols = [i for i, h in enumerate(header) if h not in labels]
     elif label in header:
         cols = [i for i, h in enumerate(header) if h != label]
     try:

@@ -304,18 +304,20 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     if len(rows) < 2:
         raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
     header = [h.strip() for h in rows[0]]
-    label = cfg.label or header[-1]
-    if label not in header:
-        hint = did_you_mean(label, header)
-        raise DataError(f"{p}: no column '{label}' (columns: {', '.join(header)})",
-                        hint=f"{hint + ' ' if hint else ''}set train.data.label to the target column")
-    features = cfg.features or [h for h in header if h != label]
+    targets = cfg.labels or [cfg.label or header[-1]]  # several: one-hot columns or several regression targets
+    for label in targets:
+        if label not in header:
+            hint = did_you_mean(label, header)
+            raise DataError(f"{p}: no column '{label}' (columns: {', '.join(header)})",
+                            hint=f"{hint + ' ' if hint else ''}set train.data.label{'s' if cfg.labels else ''} to "
+                                 f"the target column{'s' if cfg.labels else ''}")
+    features = cfg.features or [h for h in header if h not in targets]
     for c in features:
         if c not in header:
             raise DataError(f"{p}: no feature column '{c}' (columns: {', '.join(header)})",
                             hint="fix train.data.features")
     fi = [header.index(c) for c in features]
-    li = header.index(label)
+    li = [header.index(c) for c in targets]
     x = np.empty((len(rows) - 1, len(fi)), dtype=np.float64)
     labels = []
     for r, row in enumerate(rows[1:], start=2):
@@ -329,11 +331,15 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
                 raise DataError(f"{p}:{r}: column '{header[i]}' holds {row[i]!r}, not a number",
                                 hint="feature columns must be numeric; drop the column with "
                                      "train.data.features") from None
-        labels.append(row[li].strip())
+        labels.append([row[i].strip() for i in li])
     try:
-        y = np.array([float(v) for v in labels])
+        y = np.array([[float(v) for v in r] for r in labels])
     except ValueError:
-        y = np.array(labels)  # class names; mapped to ids in data.py
+        if cfg.labels:
+            raise DataError(f"{p}: the columns {', '.join(targets)} must be numeric", hint="train.data.labels reads "
+                            "numbers (one-hot rows, probabilities or several targets)") from None
+        y = np.array([r[0] for r in labels])  # class names; mapped to ids in data.py
+    y = y[:, 0] if y.ndim == 2 and not cfg.labels else y
     return Raw(x=x, y=y, origin=str(p))
 
 

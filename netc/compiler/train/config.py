@@ -54,6 +54,9 @@ class DataConfig:
                              choices=tuple(SOURCES))
     path: str | None = opt(None, "file or directory for idx, cifar10, npz, npy, csv, folder and tar sources")
     label: str | None = opt(None, "csv: name of the label/target column (default: the last column)")
+    labels: list[str] | None = opt(None, "csv: several target columns read together instead of one label, e.g. "
+                                         "the one-hot columns of a class (Keras' to_categorical) or several "
+                                         "regression targets")
     features: list[str] | None = opt(None, "csv: feature columns, in order (default: every other column)")
     x_key: str = opt("x", "npz, npy: array of inputs (for several model inputs, arrays named after the inputs); "
                           "npy reads <x_key>.npy in the path's directory")
@@ -294,6 +297,9 @@ class TrainConfig:
         if source is not None and not SOURCES[source].needs_path and self.data.path:
             fail("data.path", f"source '{source}' is embedded and takes no path",
                  f"remove path, or set source to one of {one_of(k for k, s in SOURCES.items() if s.needs_path)}")
+        if self.data.label is not None and self.data.labels is not None:
+            fail("data.labels", "give label (one target column) or labels (several), not both",
+                 "remove one of them")
         if self.data.window is not None and source is not None and SOURCES[source].task != "regression":
             fail("data.window", f"window only applies to time series, not '{source}'",
                  f"series sources: {one_of(k for k, s in SOURCES.items() if s.series)}")

@@ -87,6 +87,15 @@ train:
   metrics: [accuracy, precision, recall, auc_roc]
   early_stopping: {monitor: val.auc_roc, patience: 5}
 """,
+    "targets": _HEAD + """name: keras_mnist_mlp           # Keras' mnist_mlp, written the netc way
+input: [64]
+model: Dense(512) → ReLU → Dropout(0.2) → Dense(512) → ReLU → Dropout(0.2) → Dense(10)
+train:
+  data: {path: data/digits_onehot.npz}   # x (N, 64); y (N, 10) one-hot rows, as to_categorical makes them
+  loss: cross_entropy(balanced=true)     # the softmax is inside the loss: the model ends in logits
+  optimizer: rmsprop(lr=1e-3)
+  metrics: [accuracy, f1]
+""",
     "init": _HEAD + """input: [1, 8, 8]
 model: Conv2D(16, 3, padding=same, init=he) → ReLU → Flatten → Dense(10, init=xavier)
 train:
@@ -233,6 +242,18 @@ def _metrics() -> list[str]:
     return rows + [""] + _example("metrics")
 
 
+def _targets() -> list[str]:
+    return ["## Targets", "",
+            "Class targets may be class ids (`y` of shape (N,), or (N, T) per step), one-hot rows (N, C) as Keras' "
+            "`to_categorical` makes them (float or integer; read as the class ids they encode), or probability "
+            "rows (N, C) that sum to 1 (soft labels, distillation). A CSV gives several target columns with "
+            "`data.labels`. The model ends in logits: `cross_entropy`, `focal` and `bce` apply the softmax or "
+            "sigmoid themselves, and `netc check` refuses a Softmax (or Sigmoid) before them. Keras' "
+            "`categorical_crossentropy` on a softmax output is `cross_entropy` on the logits; PyTorch's "
+            "`NLLLoss` after `LogSoftmax` is `nll` after the `LogSoftmax` op. Class weights: `weight=[...]` "
+            "(one per class) or `balanced=true`.", ""] + _example("targets")
+
+
 def _plugins() -> list[str]:
     return ["## Losses and metrics from installed packages", "",
             "A spec never carries code. A package adds losses through the `netc.losses` entry-point group and "
@@ -319,6 +340,7 @@ def render() -> str:
     out += _example("keys")
     out += _keys_table(cfg.TrainConfig, "train")
     out += _sources()
+    out += _targets()
     for s in SECTIONS:
         out += [f"## {s.title}", "", f"`train.{s.key}` is one call string.", ""]
         out += _entries(s) + _example(s.example)
