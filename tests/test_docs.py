@@ -9,7 +9,8 @@ import pytest
 from conftest import ROOT
 from netc.compiler.check import check_text
 
-DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md", ROOT / "docs" / "tuning.md", ROOT / "docs" / "training.md"]
+DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md", ROOT / "docs" / "tuning.md", ROOT / "docs" / "training.md",
+        ROOT / "docs" / "data.md"]
 BLOCKS = [(p.name, i, m.group(1)) for p in DOCS if p.exists()
           for i, m in enumerate(re.finditer(r"```yaml\n(.*?)```", p.read_text(encoding="utf-8"), re.S))
           if re.search(r"^netc: 1", m.group(1), re.M)]
@@ -24,7 +25,7 @@ def test_doc_example_checks(doc, i, text):
     check_text(text, f"{doc}#{i}")
 
 
-PY_DOCS = [ROOT / "docs" / "engine.md"]
+PY_DOCS = [ROOT / "docs" / "engine.md", ROOT / "docs" / "data.md"]
 PY_BLOCKS = [(p.name, i, m.group(1)) for p in PY_DOCS if p.exists()
              for i, m in enumerate(re.finditer(r"```python\n(.*?)```", p.read_text(encoding="utf-8"), re.S))]
 
