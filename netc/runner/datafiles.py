@@ -79,25 +79,31 @@ class _Capped(io.RawIOBase):
 def open_binary(path: Path | str, limit: int = DEFAULT_MAX_BYTES, what: str = "data file") -> BinaryIO:
     """A buffered binary stream of a regular file (gunzipped when it ends in .gz), capped at ``limit`` bytes.
 
-    Opened without blocking and re-checked, so a path swapped for a FIFO in between cannot hang the read.
+    Opened without blocking and checked on the open descriptor, so a path swapped for a FIFO cannot hang
+    the read; one open and one fstat, since streamed image folders open thousands of files a second.
     """
-    p = regular(path, what)
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}", hint="check the path") from None
     except OSError as e:
-        raise DataError(f"cannot read {p}: {e.strerror or e}", hint="check the path and its permissions") from None
+        raise DataError(f"cannot read {path}: {e.strerror or e}", hint="check the path and its permissions") from None
+    except ValueError as e:  # a NUL byte in the path
+        raise DataError(f"cannot read {path!r}: {e}", hint="check the path") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise DataError(f"{p} is not a regular file (a device, FIFO or socket)", hint=f"pass a {what} saved on disk")
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device, FIFO or socket"
+        raise DataError(f"{path} is not a regular file ({kind})", hint=f"pass a {what} saved on disk")
+    p = Path(path) if st.st_size > limit or str(path).endswith(".gz") else None
     raw: BinaryIO = os.fdopen(fd, "rb")
+    if p is None:  # within the limit as it stands: the plain file
+        return raw
     if p.name.endswith(".gz"):
         import gzip
 
         raw = gzip.GzipFile(fileobj=_Capped(raw, p, limit, "holds"), mode="rb")  # type: ignore[assignment]
         return io.BufferedReader(_Capped(raw, p, limit, "decompresses to"))  # type: ignore[return-value]
-    if st.st_size <= limit:  # within the limit as it stands: the plain file (streamed images open thousands a second)
-        return raw
     return io.BufferedReader(_Capped(raw, p, limit, "holds"))  # type: ignore[return-value]
 
 
