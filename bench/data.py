@@ -9,8 +9,8 @@ embedded digits upscaled from 8x8 with a little noise, so every image differs. T
    Each in a fresh subprocess, interleaved round by round; the verdict is the median of the
    per-round time ratios netc / hand (bar: <= 1.05, i.e. netc's images/s >= 0.95 x hand's).
 2. peak memory of one streamed ``netc train`` epoch with the folder at 1x and 4x the images
-   (proportional set size of the process and its workers, sampled every 0.1 s, so pages the
-   forked workers share are counted once); bar: growth under 10 %.
+   (proportional set size of the process and its workers from /proc/PID/smaps_rollup, sampled
+   every 0.1 s, so pages the forked workers share are counted once); bar: growth under 10 %.
 3. one streamed epoch over an .npy array larger than a memory cap (``--cap-mib``): peak memory
    stays under the cap.
 
@@ -122,26 +122,38 @@ def write_npy(root: Path, mib: int) -> Path:
     return root
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                pass
+    return out
+
+
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def peak_pss(cmd: list[str], env: dict[str, str]) -> tuple[int, subprocess.CompletedProcess]:
     """Run ``cmd``; the peak over time of the summed proportional set size of it and its children."""
-    import psutil
-
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak, done = [0], threading.Event()
 
     def sample():
-        proc = psutil.Process(p.pid)
         while not done.is_set():
-            total = 0
-            try:
-                for q in [proc, *proc.children(recursive=True)]:
-                    try:
-                        total += q.memory_full_info().pss
-                    except (psutil.NoSuchProcess, psutil.AccessDenied):
-                        pass
-            except psutil.NoSuchProcess:
-                break
-            peak[0] = max(peak[0], total)
+            peak[0] = max(peak[0], sum(_pss(q) for q in _tree(p.pid)))
             done.wait(0.1)
 
     t = threading.Thread(target=sample, daemon=True)

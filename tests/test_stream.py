@@ -136,6 +136,26 @@ def test_npy_directory_streams_with_standard_statistics_as_in_memory(tmp_path):
     assert losses(streamed) == pytest.approx(losses(memory), abs=1e-5)
 
 
+def test_shards_written_by_webdataset_read_as_written():
+    """The layout as the webdataset library itself writes it (ShardWriter: <key>.png and <key>.cls)."""
+    wds = pytest.importorskip("webdataset")
+    import tempfile
+
+    from netc.runner.config import DataConfig
+
+    x, y = digits(30)
+    with tempfile.TemporaryDirectory() as tmp:
+        with wds.ShardWriter(os.path.join(tmp, "part-%04d.tar"), maxcount=12) as sink:
+            for i in range(30):
+                sink.write({"__key__": f"s{i:04d}", "png": png(x[i]), "cls": int(y[i])})
+        assert len(list(Path(tmp).glob("*.tar"))) == 3
+        ds = load_data(DataConfig(source="tar", path=tmp, stream=True, workers=0),
+                       [("image", (1, 8, 8), "float32")], normalize="none")
+        got = torch.cat([b[0] for b in ds.train.batches(8)])
+        assert torch.equal(got, torch.from_numpy(x[ds.train.rows].astype(np.float32)))
+        assert ds.train.y.tolist() == y[ds.train.rows].tolist()
+
+
 def test_tar_shards_hold_the_same_samples_as_the_folder(folder, tmp_path):
     shards = write_shards(tmp_path / "shards")
     inputs = [("image", (1, 8, 8), "float32")]
