@@ -1,4 +1,4 @@
-"""The Python API: ``load`` a spec, ``build`` a torch module, ``compile_source`` to PyTorch text.
+"""The Python API: ``load`` a spec, ``build`` a torch module, ``compile_source`` to PyTorch text, ``load_run``.
 
 ``build`` and ``netc compile`` share one path: both emit the same source text
 (``netc.backend.emit``); ``build`` executes it. Only ``build`` imports torch.
@@ -16,6 +16,8 @@ from netc.diagnostics import UsageError
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from netc.runner.trained import TrainedRun
 
 SpecLike = str | Path | Program
 
@@ -71,6 +73,19 @@ def build(spec: SpecLike | Graph, model: str | None = None, *, train: bool = Tru
         else:
             graph = run_pipeline(graph, None, list(passes))
     return build_graph(graph, cname, train=train, origin=origin)
+
+
+def load_run(run: str | Path, *, optimize: bool = True, device: str = "cpu") -> TrainedRun:
+    """A trained run directory (or a checkpoint in one) for inference, from any working directory.
+
+    The result has ``.module`` (the trained model, optimised for inference unless ``optimize=False``),
+    ``.preprocess(x)`` (raw inputs normalised as in training), ``.outputs(x)`` and ``.predict(x)``
+    (class ids, or values in the data's units), ``.class_names`` and ``.wrapped`` (the module with the
+    preprocessing inside, what ``netc export`` saves). Needs the ``[train]`` extra.
+    """
+    from netc.runner.trained import load as load_trained
+
+    return load_trained(run, optimize=optimize, device=device)
 
 
 def compile_source(program_or_graph: Program | Graph | str | Path, model: str | None = None) -> str:

@@ -170,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy decoding)")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     pr.add_argument("--no-optimize", action="store_true", help="predict with the training graph (no inference passes)")
+    ex = sub.add_parser("export", help="a trained run as one file: ONNX, TorchScript, torch.export or Python source "
+                                       "(trained, optimised weights; preprocessing inside)")
+    ex.add_argument("run", metavar="RUN_DIR")
+    ex.add_argument("--format", choices=["onnx", "torchscript", "torch.export", "python"], default="onnx")
+    ex.add_argument("-o", "--output", default=None, metavar="FILE",
+                    help="default: the run's name with .onnx, .pt, .pt2 or .py, in the working directory")
+    ex.add_argument("--no-optimize", action="store_true", help="export the training graph (no inference passes)")
     ls = sub.add_parser("lsp", help="language server for editors (LSP over stdio): live diagnostics, hover, completion")
     ls.add_argument("--stdio", action="store_true", help="accepted for LSP clients that pass it; stdio is the transport")
     ls.add_argument("--debounce-ms", type=float, default=None, metavar="MS",
@@ -204,6 +211,8 @@ EXAMPLES: dict[str, list[str]] = {
     "eval": ["netc eval runs/digits_cnn", "netc eval runs/digits_cnn --split val --format json"],
     "predict": ["netc predict runs/digits_cnn inputs.npy -o preds.csv", "netc predict runs/digits_gan -n 64 -o x.npy",
                 "netc predict runs/char_gpt --prompt 'The ' -n 200 --temperature 0.8 --top-k 20"],
+    "export": ["netc export runs/digits_cnn --format onnx -o digits_cnn.onnx",
+               "netc export runs/digits_cnn --format python -o digits_cnn.py   # + digits_cnn.safetensors"],
     "tune": ["netc tune examples/digits_cnn_tune.yaml --trials 20",
              "netc tune spec.yaml --trials 50 --storage postgresql://host/db   # one study, many machines"],
     "profile": ["netc profile specs/resnet18.yaml --param classes=10 --param size=64 --batch 16",
@@ -399,6 +408,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run_predict(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from netc.runner.export import run_export
+
+    return run_export(args)
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     from netc.runner.cli import passive_omp_wait
 
@@ -515,7 +530,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "ops": cmd_ops, "schema": cmd_schema,
             "compile": cmd_compile, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
             "lsp": cmd_lsp, "graph": cmd_graph, "completion": cmd_completion,
-            "tune": cmd_tune, "profile": cmd_profile}
+            "tune": cmd_tune, "profile": cmd_profile, "export": cmd_export}
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -100,21 +100,28 @@ def _eval_module(graph: Graph, cname: str, train: bool = False):
     return build_graph(graph, cname, train=train)
 
 
-def export_torchscript(graph: Graph, cname: str, out: Path, train: bool = False) -> None:
-    """Save ``graph`` as TorchScript: ``torch.jit.script``, or a trace when scripting fails."""
+def export_torchscript(graph: Graph, cname: str, out: Path, train: bool = False, module=None,
+                       script: bool = True) -> None:
+    """Save ``graph`` as TorchScript: ``torch.jit.script``, or a trace when scripting fails (or ``script`` is off).
+
+    ``module`` is the module to save (e.g. a trained one) instead of a fresh one built from ``graph``.
+    """
     import torch
 
     from netc.backend.build import example_inputs
 
-    module = _eval_module(graph, cname, train)
+    module = module if module is not None else _eval_module(graph, cname, train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit's deprecation notices: the user asked for TorchScript
         try:
+            if not script:
+                raise TypeError("tracing was asked for")
             scripted = torch.jit.script(module)
             how = "scripted"
         except Exception as e:  # noqa: BLE001  any scripting failure → fall back to tracing
-            print(f"note: torch.jit.script failed ({_first_line(e)}); tracing instead, so the saved model "
-                  "follows the one path taken by the example input", file=sys.stderr)
+            if script:
+                print(f"note: torch.jit.script failed ({_first_line(e)}); tracing instead, so the saved model "
+                      "follows the one path taken by the example input", file=sys.stderr)
             try:
                 scripted = torch.jit.trace(module, example_inputs(graph))
                 how = "traced"
@@ -128,10 +135,12 @@ def export_torchscript(graph: Graph, cname: str, out: Path, train: bool = False)
     print(f"wrote {out}: TorchScript ({how}), load with torch.jit.load({str(out)!r})", file=sys.stderr)
 
 
-def export_onnx(graph: Graph, cname: str, out: Path) -> float | None:
+def export_onnx(graph: Graph, cname: str, out: Path, module=None) -> float | None:
     """Export ``graph`` to ONNX with a dynamic batch axis; verify in onnxruntime when installed.
 
-    Returns the max abs difference between onnxruntime and torch, or None if unverified.
+    ``module`` is the module to export (e.g. a trained one, same inputs and outputs as ``graph``)
+    instead of a fresh one built from ``graph``. Returns the max abs difference between onnxruntime
+    and torch, or None if unverified.
     """
     import torch
 
@@ -140,7 +149,7 @@ def export_onnx(graph: Graph, cname: str, out: Path) -> float | None:
 
     if importlib.util.find_spec("onnx") is None:
         raise MissingExtra("netc compile --format onnx", "onnx")
-    module = _eval_module(graph, cname)
+    module = module if module is not None else _eval_module(graph, cname)
     inputs = example_inputs(graph, batch=2)
     in_names = list(_unique([i.name for i in graph.inputs], MODULE_GLOBALS | helper_names()).values())
     out_names = [f"output_{i}" if len(graph.outputs) > 1 else "output" for i in range(len(graph.outputs))]
