@@ -141,6 +141,7 @@ CASES: dict[str, list[str]] = {
     "Sigmoid": ["input: [5]\nmodel: Sigmoid"],
     "Slice": ["input: [6]\nmodel: Dense(9) → Slice(-1, 3, 6)", "input: [4, 5, 5]\nmodel: Slice(1, 1, 3) → Flatten"],
     "Softmax": ["input: [5]\nmodel: Softmax", "input: [3, 4]\nmodel: Softmax(dim=1)"],
+    "LogSoftmax": ["input: [5]\nmodel: Dense(4, init=he) → LogSoftmax", "input: [3, 4]\nmodel: LogSoftmax(dim=1)"],
     "Tanh": ["input: [5]\nmodel: Tanh"],
     "TransformerEncoder": [
         "input: [T, 8]\nmodel: TransformerEncoder(2, 2, ff=16)",

@@ -64,7 +64,7 @@ def test_an_embedding_keeps_its_padding_vector_zero():
 
 
 def test_emitted_source_prints_the_init_calls_and_build_runs_that_source():
-    text = spec("Dense(64, init=he) → ReLU → Dense(10)", train="init: xavier")
+    text = spec("Flatten → Dense(64, init=he) → ReLU → Dense(10)", "[1, 8, 8]", train="init: xavier")
     src = netc.compile_source(text)
     assert 'init_weights(self.dense, nn.init.kaiming_normal_, nonlinearity="relu")' in src
     assert "init_weights(self.dense_1, nn.init.xavier_uniform_)" in src  # train.init fills the other layer
@@ -107,3 +107,8 @@ def test_a_misspelt_initialiser_gets_a_hint():
 def test_aliases_name_existing_schemes():
     assert set(ALIASES.values()) <= set(INITIALIZERS) and not set(ALIASES) & set(INITIALIZERS)
     assert all(hasattr(torch.nn.init, i.fn) for i in INITIALIZERS.values())
+
+
+def test_init_is_keyword_only():
+    with pytest.raises(SpecError, match="Dense takes at most 2 positional arguments, got 3"):
+        netc.load(spec("Dense(10, true, he)"))

@@ -195,7 +195,7 @@ def test_completion_ops_and_blocks_after_an_arrow():
     labels = [i.label for i in c.items]
     assert {"Dense", "Conv2D", "ReLU", "Res", "Linear"} <= set(labels)
     dense = next(i for i in c.items if i.label == "Dense")
-    assert dense.detail == "Dense(units, bias=true)"
+    assert dense.detail == "Dense(units, bias=true, init=none)"
     assert dense.text_edit.range.start.character == pos[1] - 2 and dense.text_edit.new_text == "Dense"
 
 

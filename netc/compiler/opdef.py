@@ -35,6 +35,7 @@ class Arg:
     max: float | None = None
     choices: tuple[str, ...] | None = None
     nullable: bool = False  # ``None`` is a legal value (e.g. "same as input")
+    keyword_only: bool = False  # given only as name=value (init=he), never by position
     dtype: str | None = None  # for a "ref": the dtype the named tensor must have (None: the op's input_dtype)
 
     @property
@@ -187,7 +188,7 @@ class OpDef:
 
 # The weight-initialiser argument of every op whose weights one may choose (declare ``init_arg="init"`` too).
 INIT = Arg("init", "str", None, doc="weight initialiser: " + ", ".join(INIT_NAMES[:10]) + "... (default: train.init, "
-                                    "else torch's)", choices=INIT_NAMES, nullable=True)
+                                    "else torch's)", choices=INIT_NAMES, nullable=True, keyword_only=True)
 
 # The built-in declarations in the order netc.compiler.ops makes them; the registry registers them.
 BUILTINS: list[OpDef] = []
