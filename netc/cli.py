@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from netc.diagnostics import (
     EXIT_INTERNAL,
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     _resource_flags(s)
 
     o = sub.add_parser("ops", help="list every op with its arguments (--training: the train: vocabulary)")
+    o.add_argument("names", nargs="*", metavar="NAME",
+                   help="show only these ops or training entries, e.g. Conv2D, adam, cosine, mse")
     o.add_argument("--format", choices=["text", "json"], default="text")
     o.add_argument("--training", action="store_true",
                    help="list losses, optimizers, schedules, metrics, data sources and augmentations instead")
@@ -202,7 +205,8 @@ EXAMPLES: dict[str, list[str]] = {
     "check": ["netc check examples/*.yaml", "netc check spec.yaml --format json   # for editors and CI"],
     "summary": ["netc summary examples/cifar10_cnn.yaml", "netc summary specs/resnet18.yaml --param classes=10 "
                 "--batch-size 32 --format json"],
-    "ops": ["netc ops", "netc ops --format json", "netc ops --training   # losses, optimizers, schedules, metrics..."],
+    "ops": ["netc ops", "netc ops --format json", "netc ops --training   # losses, optimizers, schedules, metrics...",
+            "netc ops Conv2D adam   # one op and one optimizer"],
     "schema": ["netc schema -o models/netc.schema.json"],
     "compile": ["netc compile examples/digits_cnn.yaml -o cnn.py", "netc compile spec.yaml --format onnx -o model.onnx"],
     "graph": ["netc graph examples/digits_resnet.yaml", "netc graph examples/digits_resnet.yaml -o resnet.svg"],
@@ -318,26 +322,67 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_ops(args: argparse.Namespace) -> int:
     from netc.compiler.registry import REGISTRY
 
+    if args.names:
+        return _named_ops(args.names, args.format)
     if args.training:
         return _training_ops(args.format)
     ops = REGISTRY.all()
     if args.format == "json":
-        print(json.dumps([{"name": o.name, "signature": o.signature(), "doc": o.doc, "category": o.category,
-                           "aliases": list(o.aliases),
-                           "args": [{"name": a.name, "kind": a.kind, "required": a.required, "doc": a.doc,
-                                     "default": None if a.required else a.default,
-                                     "choices": list(a.choices) if a.choices else None} for a in o.args]}
-                          for o in ops], indent=2, default=list))
+        print(json.dumps([_op_json(o) for o in ops], indent=2, default=list))
         return EXIT_OK
     cat = None
     for o in sorted(ops, key=lambda o: (o.category, o.name)):
         if o.category != cat:
             cat = o.category
             print(f"\n{cat}:")
-        alias = f"  (alias: {', '.join(o.aliases)})" if o.aliases else ""
-        print(f"  {o.signature()}{alias}\n      {o.doc}")
-        for a in o.args:
-            print(f"      {a.name:<17} {a.kind:<10} {a.doc}")
+        _print_op(o)
+    return EXIT_OK
+
+
+def _op_json(o: Any) -> dict[str, Any]:
+    return {"name": o.name, "signature": o.signature(), "doc": o.doc, "category": o.category,
+            "aliases": list(o.aliases),
+            "args": [{"name": a.name, "kind": a.kind, "required": a.required, "doc": a.doc,
+                      "default": None if a.required else a.default,
+                      "choices": list(a.choices) if a.choices else None} for a in o.args]}
+
+
+def _print_op(o: Any) -> None:
+    alias = f"  (alias: {', '.join(o.aliases)})" if o.aliases else ""
+    print(f"  {o.signature()}{alias}\n      {o.doc}")
+    for a in o.args:
+        print(f"      {a.name:<17} {a.kind:<10} {a.doc}")
+
+
+def _print_entry(e: dict[str, Any]) -> None:
+    print(f"  {e['signature']}\n      {e['doc']}")
+    for a in e["args"] if e["table"] != "augment" else []:
+        print(f"      {a['name']:<17} {a['kind']:<10} {a['doc']}")
+
+
+def _named_ops(names: list[str], fmt: str) -> int:
+    """``netc ops Conv2D adam``: the ops and training entries of those names (mse is a loss and a metric)."""
+    from netc.compiler.registry import REGISTRY
+    from netc.compiler.train.reference import vocabulary
+    from netc.diagnostics import did_you_mean
+
+    entries = vocabulary()
+    found: list[tuple[str, Any]] = []
+    for name in names:
+        op = REGISTRY.get(name)
+        hits = [e for e in entries if e["name"] == name]
+        if op is None and not hits:
+            hint = did_you_mean(name, [*REGISTRY.names(), *(str(e["name"]) for e in entries)])
+            raise UsageError(f"netc ops: no op or training entry named '{name}'",
+                             hint=hint or "netc ops lists every op; netc ops --training the train: vocabulary")
+        found += [("op", op)] if op is not None else []
+        found += [(f"train.{e['table']}" if e["table"] != "source" else "train.data (source)", e) for e in hits]
+    if fmt == "json":
+        print(json.dumps([_op_json(x) if kind == "op" else x for kind, x in found], indent=2, default=list))
+        return EXIT_OK
+    for kind, x in found:
+        print(f"{kind}:")
+        _print_op(x) if kind == "op" else _print_entry(x)
     return EXIT_OK
 
 
@@ -354,9 +399,7 @@ def _training_ops(fmt: str) -> int:
         if e["table"] != table:
             table = e["table"]
             print(f"\ntrain.{table}:" if table != "source" else "\ntrain.data (sources):")
-        print(f"  {e['signature']}\n      {e['doc']}")
-        for a in e["args"] if table != "augment" else []:
-            print(f"      {a['name']:<17} {a['kind']:<10} {a['doc']}")
+        _print_entry(e)
     print("\nEvery key of train:, with defaults and examples: docs/training.md")
     return EXIT_OK
 

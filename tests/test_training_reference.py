@@ -60,3 +60,14 @@ def test_netc_ops_training_lists_the_vocabulary(capsys):
     entries = json.loads(capsys.readouterr().out)
     assert {e["table"] for e in entries} >= {"loss", "optimizer", "schedule", "metric", "source", "augment"}
     assert {e["name"] for e in entries if e["table"] == "loss"} == set(LOSSES)
+
+
+def test_netc_ops_names_one_op_or_entry(capsys):
+    from netc.cli import main
+
+    assert main(["ops", "Conv2D", "adam", "mse"]) == 0
+    out = capsys.readouterr().out
+    assert "op:\n  Conv2D(filters, kernel" in out and "train.optimizer:\n  adam(lr=0.001" in out
+    assert "train.loss:\n  mse" in out and "train.metric:\n  mse" in out  # mse is both
+    assert main(["ops", "adm"]) == 2
+    assert "did you mean 'adam'?" in capsys.readouterr().err
