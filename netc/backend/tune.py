@@ -333,13 +333,11 @@ def tune_module(module: nn.Module, batch: int = 1, *, inputs: tuple[torch.Tensor
 
 
 def _finish(fast: Any, source: nn.Module, choice: str, scores: dict[str, float] | None) -> nn.Module:
-    """Wrap a scripted candidate so every choice is an ``nn.Module`` carrying netc's attributes."""
-    import torch
+    """Every choice as an ``nn.Module`` carrying netc's attributes (a frozen TorchScript module takes them as
+    it is: no wrapper, whose call would cost time on models whose forward is microseconds)."""
     from torch import nn
 
-    if isinstance(fast, torch.jit.ScriptModule):
-        fast = _Chosen(fast)
-    elif fast is source:  # a shallow copy (shared weights): the attributes below stay off the caller's module,
+    if fast is source:  # a shallow copy (shared weights): the attributes below stay off the caller's module,
         fast = copy.copy(source)  # and no wrapper's call costs time on a model whose forward is microseconds
     fast.netc_graph = getattr(fast, "netc_graph", None) or source.netc_graph
     fast.netc_source_graph = getattr(source, "netc_source_graph", None) or source.netc_graph
@@ -348,29 +346,3 @@ def _finish(fast: Any, source: nn.Module, choice: str, scores: dict[str, float] 
     fast.netc_scores = scores
     assert isinstance(fast, nn.Module)
     return fast.eval()
-
-
-def _chosen_class() -> type:
-    from torch import nn
-
-    class Chosen(nn.Module):
-        """The tuner's choice, as a plain module: forwards to ``impl``."""
-
-        def __init__(self, impl: Any) -> None:
-            super().__init__()
-            self.impl = impl
-
-        def forward(self, *xs: Any) -> Any:
-            return self.impl(*xs)
-
-    return Chosen
-
-
-def _Chosen(impl: Any) -> nn.Module:
-    global _CHOSEN
-    if _CHOSEN is None:
-        _CHOSEN = _chosen_class()
-    return _CHOSEN(impl)
-
-
-_CHOSEN: type | None = None
