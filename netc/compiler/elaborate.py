@@ -468,16 +468,14 @@ class Elaborator:
                     raise _Failed
                 refs.append((e.name, e.span))
             pos = []
-        positional = [a for a in op.args if not a.keyword_only]
-        if len(pos) > len(positional):
-            self.error("arg", f"{op.name} takes at most {len(positional)} positional argument"
-                              f"{'s' * (len(positional) != 1)}, got {len(pos)}", c.span,
-                       f"signature: {op.signature()}")
+        if len(pos) > len(op.args):
+            self.error("arg", f"{op.name} takes at most {len(op.args)} positional argument"
+                              f"{'s' * (len(op.args) != 1)}, got {len(pos)}", c.span, f"signature: {op.signature()}")
             raise _Failed
         vals: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         exprs: dict[str, ast.Expr] = {}
-        for a, e in zip(positional, pos):
+        for a, e in zip(op.args, pos):
             vals[a.name] = self.value(e, scope, a.kind)
             spans[a.name] = _span(e)
             exprs[a.name] = e
@@ -570,13 +568,21 @@ class Elaborator:
             raise _Failed  # an upstream node already failed and was reported
         # the dtype each input must have: the op's, or a ref argument's own (attention's padding ids are int64)
         wanted = [op.input_dtype] * len(types)
+        typed: dict[int, tuple[Arg, str, Span]] = {}  # input index → the ref argument that declares its dtype
         if op.arity != "many":
             given = [a for a in op.args if a.kind == "ref" and vals[a.name] is not None]
-            for k, a in enumerate(given, start=len(types) - len(given)):
+            for k, (a, (r, sp)) in enumerate(zip(given, refs), start=len(types) - len(given)):
                 wanted[k] = a.dtype or op.input_dtype
-        for t, want in zip(types, wanted):
+                if a.dtype is not None:
+                    typed[k] = (a, r, sp)
+        for k, (t, want) in enumerate(zip(types, wanted)):
             if t.dtype != want and op.arity != "many":
-                if want == "int64":
+                if k in typed:
+                    a, r, sp = typed[k]
+                    self.error("shape", f"{op.name} argument '{a.name}' must name an {want} tensor, got '{r}', "
+                                        f"{t.dtype} {fmt_shape(t.shape)}", sp,
+                               f"name an {want} input, e.g. {a.name}=tokens with tokens: {{shape: [T], dtype: {want}}}")
+                elif want == "int64":
                     self.error("shape", f"{op.name} expects integer ids, got {t.dtype} input {fmt_shape(t.shape)}",
                                c.span, "declare the input as {shape: [T], dtype: int64}")
                 else:
