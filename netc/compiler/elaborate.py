@@ -468,14 +468,16 @@ class Elaborator:
                     raise _Failed
                 refs.append((e.name, e.span))
             pos = []
-        if len(pos) > len(op.args):
-            self.error("arg", f"{op.name} takes at most {len(op.args)} positional argument"
-                              f"{'s' * (len(op.args) != 1)}, got {len(pos)}", c.span, f"signature: {op.signature()}")
+        positional = [a for a in op.args if not a.keyword_only]
+        if len(pos) > len(positional):
+            self.error("arg", f"{op.name} takes at most {len(positional)} positional argument"
+                              f"{'s' * (len(positional) != 1)}, got {len(pos)}", c.span,
+                       f"signature: {op.signature()}")
             raise _Failed
         vals: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         exprs: dict[str, ast.Expr] = {}
-        for a, e in zip(op.args, pos):
+        for a, e in zip(positional, pos):
             vals[a.name] = self.value(e, scope, a.kind)
             spans[a.name] = _span(e)
             exprs[a.name] = e
