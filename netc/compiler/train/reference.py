@@ -325,6 +325,27 @@ SECTIONS = [
 ]
 
 
+def _checks() -> list[str]:
+    """What the front end refuses in a train: block before any data is read (compiler/train/heads.py, targets.py)."""
+    fixed = [f"`{n}` ({s.classes} classes)" if s.classes else f"`{n}` (real values)" for n, s in SOURCES.items()
+             if s.classes or (s.task == "regression" and s.series)]
+    return ["## Checked before training", "",
+            "`netc check`, the editor and `netc train` check the `train:` block against the model without reading "
+            "data; each mistake below is a located error with its fix:", "",
+            "- an activation the loss applies itself: Softmax or LogSoftmax before `cross_entropy`, Sigmoid before "
+            "`bce` (and `nll` without a LogSoftmax);",
+            "- a loss the output cannot fit: `cross_entropy` over one class (an (N, 1) head), `bce` without one "
+            "logit per sample;",
+            "- for sources whose targets are fixed, " + ", ".join(fixed) + ": fewer class scores than classes "
+            "(or than `data.classes` keeps), a class loss on real values, a regression loss on class ids with "
+            "several outputs, a forecast that is not `horizon` values, an input whose size differs from the "
+            "source's samples;",
+            "- a GAN (models `generator` and `discriminator`) whose generator makes another shape than the "
+            "discriminator takes (reported at the generator's last op), or whose discriminator does not output one "
+            "logit;",
+            "- `freeze`, `lr_mult` and `init_from.new` patterns that match no node.", ""]
+
+
 def render() -> str:
     """docs/training.md as it should read now."""
     out = ["# Training: the `train:` block", "",
@@ -348,6 +369,7 @@ def render() -> str:
     out += _plugins()
     out += _initializers()
     out += _augment()
+    out += _checks()
     return "\n".join(out).rstrip("\n") + "\n"
 
 
