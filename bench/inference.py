@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=20, help="interleaved rounds at batch 16 (5× at batch 1)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
+    ap.add_argument("--min-seconds", type=float, default=2.0,
+                    help="at least this many seconds of unoptimised forwards per row (more rounds for small models)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -149,7 +151,14 @@ def main(argv: list[str] | None = None) -> int:
                 v = variants(m, x, tmp, not args.no_compile, log)
                 log(f"{name} b{b}: built in {time.perf_counter() - t0:.0f} s; choice "
                     f"{getattr(v.get('netc -O2 (tuned)'), 'netc_choice', '?')}")
-                res = interleaved(v, x, args.rounds * (5 if b == 1 else 1))
+                # enough rounds for about --min-seconds of the unoptimised module: a model whose forward
+                # takes 50 µs needs thousands of rounds before a busy machine's noise leaves the median
+                with torch.inference_mode():
+                    t0 = time.perf_counter()
+                    m(*x)
+                    once = time.perf_counter() - t0
+                rounds = min(5000, max(args.rounds * (5 if b == 1 else 1), int(args.min_seconds / max(once, 1e-6))))
+                res = interleaved(v, x, rounds)
                 r = {k: paired(res, k, "unoptimised") for k in v}
                 ms = sorted(res["unoptimised"])[len(res["unoptimised"]) // 2] * 1e3
                 peers = [k for k in PEERS if k in v]

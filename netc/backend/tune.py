@@ -229,9 +229,10 @@ def relative_error(a: Any, b: Any) -> float:
     return 0.0
 
 
-def paired_scores(fns: dict[str, Callable], inputs: tuple, budget_s: float = 2.0, rounds: int = 25,
+def paired_scores(fns: dict[str, Callable], inputs: tuple, budget_s: float = 2.0, rounds: int = 200,
                   warmup: int = 2) -> dict[str, float]:
-    """Median over rounds of time(candidate) / time(unoptimised) in the same round."""
+    """Median over rounds of time(candidate) / time(unoptimised) in the same round: up to ``rounds``
+    rounds within ``budget_s`` seconds (at least 5), so that small models get many and large ones few."""
     import torch
 
     order = list(fns.items())
