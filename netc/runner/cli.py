@@ -173,18 +173,30 @@ def run_train(args: argparse.Namespace) -> int:
         code = _train(program, graph, cfg, dist, run_dir, resume,
                       lambda: _write_run_files(args, program, graph, run_dir))
     if dist.main:
-        print(_next_steps(str(args.file), run_dir, cfg.epochs, is_gan(program.graphs)), file=sys.stderr)
+        print(_next_steps(str(args.file), run_dir, cfg.epochs, is_gan(program.graphs), _text_kind(cfg)),
+              file=sys.stderr)
     return code
 
 
-def _next_steps(spec: str, run_dir: Path, epochs: int, gan: bool) -> str:
+def _text_kind(cfg) -> str | None:
+    """'language', 'seq2seq' or 'classification' for a run on a text source, else None."""
+    from netc.runner.textfit import text_source
+
+    return (cfg.text_task or "classification") if text_source(cfg) else None
+
+
+def _next_steps(spec: str, run_dir: Path, epochs: int, gan: bool, text: str | None = None) -> str:
     """What a user does with a finished run, as commands with its real paths."""
     import shlex
 
     run, spec = shlex.quote(str(run_dir)), shlex.quote(spec)
+    new = {"language": (f"netc predict {run} --prompt 'The ' -n 200", "generate text after a prompt"),
+           "seq2seq": (f"netc predict {run} --prompt TEXT --beam 3", "decode a source text (or a .txt of them)"),
+           "classification": (f"netc predict {run} TEXTS.txt -o predictions.jsonl", "classify texts (one per line)"),
+           None: (f"netc predict {run} SAMPLES.npy -o predictions.csv", "predictions for new data (.npy, .npz, .csv)")}
     steps = ([(f"netc predict {run} -n 16 -o samples.png", "samples from the generator")] if gan else
-             [(f"netc eval {run}", "metrics and per-class report on the test split"),
-              (f"netc predict {run} SAMPLES.npy -o predictions.csv", "predictions for new data (.npy, .npz, .csv)")])
+             [(f"netc eval {run}", "metrics on the test split" if text in ("language", "seq2seq") else
+               "metrics and per-class report on the test split"), new[text]])
     steps.append((f"netc train {spec} --resume {run} --set train.epochs={2 * epochs}", "train longer"))
     width = max(len(c) for c, _ in steps)
     return "next:\n" + "\n".join(f"  {c:<{width}}  # {why}" for c, why in steps)
@@ -309,9 +321,12 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run} is a GAN run; it has no held-out metrics",
                          hint=f"look at {Path(args.run) / 'samples.png'}, or draw samples with netc predict "
                               f"{args.run} -n 16 -o samples.npy")
+    from netc.runner.textfit import evaluate_text, text_run
+
+    text = text_run(args.run)
     model, inputs, cfg, _ = _load_run(args.run, args.spec, args.sets, args.device,
-                                      optimize="tune" if not getattr(args, "no_optimize", False) else False)
-    result = evaluate(model, inputs, cfg, args.split)
+                                      optimize=False if text or getattr(args, "no_optimize", False) else "tune")
+    result = evaluate_text(model, inputs, cfg, *text, args.split) if text else evaluate(model, inputs, cfg, args.split)
     if getattr(args, "format", "text") == "json":
         from netc.runner.engine import clean
 

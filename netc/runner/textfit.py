@@ -159,3 +159,47 @@ def predict_text(run_dir: Path, task: str, args, load_run) -> int:
                      "probs": {(names[i] if i < len(names) else str(i)): round(float(v), 6) for i, v in enumerate(p)}})
     _emit(rows, args.output)
     return EXIT_OK
+
+
+# ---------------------------------------------------------------- eval
+
+def evaluate_text(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: Path, task: str,
+                  split: str = "test") -> dict:
+    """Loss and metrics of a text run on one split, with the run's own tokenizer (and, on test, baselines)."""
+    import contextlib
+
+    from netc.diagnostics import DataError
+
+    device = resolve_device(cfg.device)
+    model.to(device).eval()
+    saved = run_dir / FILE
+    amp = contextlib.nullcontext()
+
+    def missing(have) -> DataError:
+        return DataError(f"there is no {split!r} split in this run", hint=f"available: {', '.join(have)}")
+
+    if task == "language":
+        from netc.runner.language import baselines, lm_record, lm_stats
+        from netc.runner.text import language_data
+
+        d = language_data(cfg, inputs, device, saved)
+        blocks = {"train": d.train, "val": d.val, "test": d.test}.get(split)
+        if blocks is None:
+            raise missing([k for k in ("train", "val", "test") if getattr(d, k) is not None])
+        result = {"split": split, "samples": len(blocks),
+                  **lm_record(lm_stats(model, blocks, cfg.eval_batch_size, amp), d.chars_per_token[split],
+                              cfg.metric_names("language"))}
+        return {**result, **(baselines(d) if split == "test" else {})}
+    if task == "seq2seq":
+        from netc.runner.seq2seq import pair_record, pair_stats
+        from netc.runner.text import pair_data
+
+        p = pair_data(cfg, inputs, device, saved)
+        if split not in p.src:
+            raise missing(list(p.src))
+        stats = pair_stats(model, p.src[split], p.tgt[split], cfg.eval_batch_size, amp)
+        return {"split": split, "samples": len(p.src[split]), **pair_record(stats, cfg.metric_names("seq2seq"))}
+    from netc.runner.loop import evaluate
+
+    ds, _ = classification_data(cfg, inputs, device, saved)
+    return evaluate(model, inputs, cfg, split, data=ds)

@@ -53,3 +53,28 @@ def check_causal(program: Program, train: TrainConfig | None, source: Any = None
                            "earlier positions"))
     if diags:
         raise SpecError("train", diagnostics=diags, source=source)
+
+
+def check_block(program: Program, train: TrainConfig | None, source: Any = None) -> None:
+    """``train.data.block`` must equal a fixed declared input length and fit every positional encoding."""
+    from netc.compiler.train.config import train_spans
+
+    if train is None or train.text_task != "language" or train.data.block is None:
+        return
+    block = train.data.block
+    problems = []
+    for graph in program.graphs.values():
+        length = graph.inputs[0].type.shape[1] if len(graph.inputs[0].type.shape) > 1 else None
+        if isinstance(length, int) and length != block:
+            problems.append((f"train.data.block is {block} but input '{graph.inputs[0].name}' is declared with "
+                             f"length {length}", f"set block: {length}, or declare the input with length {block}"))
+        for node in graph.nodes:
+            opdef = REGISTRY.get(node.op)
+            arg = opdef.seq_len_arg if opdef is not None else None
+            cap = dict(node.args).get(arg, opdef.arg(arg).default) if arg else None
+            if isinstance(cap, int) and block > cap:
+                problems.append((f"train.data.block is {block} but {node.op}({arg}={cap}) covers {cap} positions",
+                                 f"set {node.op}({arg}={block}) or a block of at most {cap}"))
+    if problems:
+        span = train_spans(program.source, program.file).get("train.data.block")
+        raise SpecError("train", diagnostics=[Diagnostic("train", m, span, h) for m, h in problems], source=source)

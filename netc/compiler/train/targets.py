@@ -24,6 +24,7 @@ from netc.compiler.train.sources import SOURCES
 from netc.diagnostics import Diagnostic, Span, SpecError, show
 
 GAN_MODELS = frozenset({"generator", "discriminator"})
+GAN_LOSSES = ("bce", "mse")  # what netc.runner.gan trains with: non-saturating and least-squares
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,10 @@ def check_targets(program: Program, train: TrainConfig | None, root: Any = None)
         raise SpecError("train", diagnostics=diags, source=program.source)
 
 
-def check_gan(program: Program, train: TrainConfig | None) -> None:
+def check_gan(program: Program, train: TrainConfig | None, root: Any = None) -> None:
     """Refuse a GAN whose generator makes another shape than its discriminator takes (located at the
-    generator's last op), a discriminator without one logit per sample, or one that cannot take the data."""
+    generator's last op), a discriminator without one logit per sample or that cannot take the data, a loss
+    the GAN objective does not train with."""
     if set(program.graphs) != GAN_MODELS:
         return
     gen, disc = program.graphs["generator"], program.graphs["discriminator"]
@@ -153,6 +155,11 @@ def check_gan(program: Program, train: TrainConfig | None) -> None:
     bad_input = _input_fits(disc, train) if train is not None else None
     if bad_input is not None:
         diags.append(bad_input)
+    loss = resolve(train.loss, LOSSES, "loss", where="train.loss").name if train and train.loss else None
+    if loss is not None and loss not in GAN_LOSSES:
+        span = train_spans(program.source, program.file, root).get("train.loss")
+        diags.append(Diagnostic("train", f"loss: {loss}: a GAN trains with bce (non-saturating) or mse (least "
+                                         f"squares)", span, "set loss: bce, or leave it out (bce is the default)"))
     if g_out is not None and len(disc.inputs) == 1:
         fake, real = g_out.type.shape[1:], disc.inputs[0].type.shape[1:]
         if fake != real and all(isinstance(d, int) for d in (*fake, *real)):
