@@ -268,9 +268,10 @@ def _plugins() -> list[str]:
 
 def _initializers() -> list[str]:
     rows = ["## Weight initialisers", "",
-            "A layer with weights (Dense, Conv1D/2D, ConvTranspose2D, Embedding, RNN/LSTM/GRU) takes `init=` "
+            "A layer with weights (Dense, Conv1D/2D, ConvTranspose2D, Embedding, RNN/LSTM/GRU, MultiHeadAttention, "
+            "the Transformer encoder and decoder layers) takes `init=` "
             "(`Dense(64, init=he)`); `train.init` sets it for every such layer that names none. The scheme applies "
-            "to the layer's weight tensors (biases keep torch's default) right after torch builds the layer: "
+            "to the layer's weight matrices and kernels (biases and LayerNorm scales keep torch's default) right after torch builds the layer: "
             "`netc compile` prints the call and `netc.build` runs the same source. Random schemes draw from "
             "torch's generator, which `netc train` seeds with `train.seed`. Without either, torch's own "
             "initialisation stays.", "",
@@ -341,8 +342,8 @@ def _checks() -> list[str]:
             "several outputs, a forecast that is not `horizon` values, an input whose size differs from the "
             "source's samples;",
             "- a GAN (models `generator` and `discriminator`) whose generator makes another shape than the "
-            "discriminator takes (reported at the generator's last op), or whose discriminator does not output one "
-            "logit;",
+            "discriminator takes (reported at the generator's last op), whose discriminator does not output one "
+            "logit, or whose loss is neither `bce` nor `mse`;",
             "- `freeze`, `lr_mult` and `init_from.new` patterns that match no node.", ""]
 
 
