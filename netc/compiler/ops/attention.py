@@ -68,6 +68,8 @@ def _mha_lower(a: A, ins: list[Shape], out: Shape):
         kw["dropout"] = a.dropout
     kv = "{x1}" if len(ins) > 1 and len(ins[1]) == 3 else "{x}"
     masks, helpers = _masks(a, ins, "attn_mask", "key_padding_mask", kv)
+    if a.causal and _ids_at(ins) is None:  # the hint lets torch use its causal kernel and skip the mask
+        masks += ", is_causal=True"
     return L("nn.MultiheadAttention", ins[0][2], a.heads, helpers=helpers,
              forward="{m}({x}, " + kv + ", " + kv + ", need_weights=False" + masks + ")[0]", **kw)
 
