@@ -136,6 +136,19 @@ def test_npy_directory_streams_with_standard_statistics_as_in_memory(tmp_path):
     assert losses(streamed) == pytest.approx(losses(memory), abs=1e-5)
 
 
+def test_csv_streams_row_by_row_as_in_memory(tmp_path):
+    x, y = digits()
+    names = [f"p{i}" for i in range(64)]
+    lines = [",".join([*names, "digit"])] + [",".join([*(str(v) for v in x[i].reshape(-1)), f"d{y[i]}"])
+                                             for i in range(N)]
+    (tmp_path / "digits.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    s = spec(tmp_path, "csv", tmp_path / "digits.csv")
+    memory = train(s, tmp_path / "memory", ["train.epochs=2"])
+    streamed = train(s, tmp_path / "streamed", ["train.epochs=2", "train.data.stream=true", "train.data.workers=0"])
+    assert losses(streamed) == pytest.approx(losses(memory), abs=1e-5)
+    assert json.loads((tmp_path / "streamed" / "results.json").read_text())["report"]["classes"][:2] == ["d0", "d1"]
+
+
 def test_shards_written_by_webdataset_read_as_written():
     """The layout as the webdataset library itself writes it (ShardWriter: <key>.png and <key>.cls)."""
     wds = pytest.importorskip("webdataset")

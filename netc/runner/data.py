@@ -29,7 +29,7 @@ import torch
 from netc.diagnostics import DataError
 from netc.runner import datafiles, lazy, stream
 from netc.runner.config import DataConfig, SplitConfig, TrainConfig
-from netc.runner.sources import SOURCES, Inputs, Raw, infer_source, whole
+from netc.runner.sources import LAZY, SOURCES, Inputs, Raw, infer_source, whole
 
 
 @dataclass
@@ -111,13 +111,13 @@ def load_data(data: DataConfig | TrainConfig, inputs: Inputs, *, split: SplitCon
     source = SOURCES[name]
     method = normalize or source.normalize
     if source.streams:  # listed, not decoded: stream it, or read it whole if it fits in memory
-        reader = lazy.READERS[name](data, inputs)
-        if _streams(data, reader, name):
+        reader = LAZY[name](data, inputs)
+        if reader is not None and _streams(data, reader, name):
             ds = _streamed(reader, data, inputs, split, method, task or (source.task if source.task != "any"
                                                                           else None), torch.device(device))
             ds.source, ds.origin = name, reader.origin
             return _to_device(ds, device)
-        raw = whole(reader, inputs)
+        raw = whole(reader, inputs) if reader is not None else source.read(data, inputs)
     elif data.stream:
         raise DataError(f"train.data.stream: the {name} source is read into memory, it cannot stream",
                         hint=f"sources that stream: {', '.join(k for k, s in SOURCES.items() if s.streams)}; "

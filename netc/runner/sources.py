@@ -15,7 +15,7 @@ the format libraries are imported inside the readers.
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -304,6 +304,17 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     if len(rows) < 2:
         raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
     header = [h.strip() for h in rows[0]]
+    targets, fi, li = _csv_columns(p, header, cfg)
+    x = np.empty((len(rows) - 1, len(fi)), dtype=np.float64)
+    labels = []
+    for r, row in enumerate(rows[1:], start=2):
+        x[r - 2] = _csv_row(p, r, row, header, fi)
+        labels.append([row[i].strip() for i in li])
+    return Raw(x=x, y=_csv_targets(p, labels, targets, cfg), origin=str(p))
+
+
+def _csv_columns(p: Path, header: list[str], cfg: DataConfig) -> tuple[list[str], list[int], list[int]]:
+    """The target columns' names, and the feature and target column numbers, checked against the header."""
     targets = cfg.labels or [cfg.label or header[-1]]  # several: one-hot columns or several regression targets
     for label in targets:
         if label not in header:
@@ -316,22 +327,29 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
         if c not in header:
             raise DataError(f"{p}: no feature column '{c}' (columns: {', '.join(header)})",
                             hint="fix train.data.features")
-    fi = [header.index(c) for c in features]
-    li = [header.index(c) for c in targets]
-    x = np.empty((len(rows) - 1, len(fi)), dtype=np.float64)
-    labels = []
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(f"{p}:{r}: row has {len(row)} fields, the header has {len(header)}",
-                            hint="every row needs one value per column")
-        for j, i in enumerate(fi):
-            try:
-                x[r - 2, j] = float(row[i]) if row[i].strip() else float("nan")
-            except ValueError:
-                raise DataError(f"{p}:{r}: column '{header[i]}' holds {row[i]!r}, not a number",
-                                hint="feature columns must be numeric; drop the column with "
-                                     "train.data.features") from None
-        labels.append([row[i].strip() for i in li])
+    return targets, [header.index(c) for c in features], [header.index(c) for c in targets]
+
+
+def _csv_row(p: Path, r: int, row: list[str], header: list[str], fi: list[int]) -> list[float]:
+    """The feature values of line ``r`` (empty cells as NaN); a located error for a short row or a word."""
+    if len(row) != len(header):
+        raise DataError(f"{p}:{r}: row has {len(row)} fields, the header has {len(header)}",
+                        hint="every row needs one value per column")
+    values = []
+    for i in fi:
+        try:
+            values.append(float(row[i]) if row[i].strip() else float("nan"))
+        except ValueError:
+            raise DataError(f"{p}:{r}: column '{header[i]}' holds {row[i]!r}, not a number",
+                            hint="feature columns must be numeric; drop the column with "
+                                 "train.data.features") from None
+    return values
+
+
+def _csv_targets(p: Path, labels: list[list[str]], targets: list[str], cfg: DataConfig) -> np.ndarray:
+    """The target cells as numbers, or (one label column of words) as class names."""
+    import numpy as np
+
     try:
         y = np.array([[float(v) for v in r] for r in labels])
     except ValueError:
@@ -339,8 +357,76 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
             raise DataError(f"{p}: the columns {', '.join(targets)} must be numeric", hint="train.data.labels reads "
                             "numbers (one-hot rows, probabilities or several targets)") from None
         y = np.array([r[0] for r in labels])  # class names; mapped to ids in data.py
-    y = y[:, 0] if y.ndim == 2 and not cfg.labels else y
-    return Raw(x=x, y=y, origin=str(p))
+    return y[:, 0] if y.ndim == 2 and not cfg.labels else y
+
+
+@dataclass
+class CsvReader(lazy.Reader):
+    """A CSV read on demand: the byte offset of every row, found in one pass; rows parsed when read."""
+
+    path: str = ""
+    offsets: Any = None  # (rows + 1,) int64: where each data row starts, then the end of the last
+    header: list[str] = field(default_factory=list)
+    columns: list[int] = field(default_factory=list)  # the feature columns
+
+    def read(self, rows: np.ndarray) -> list[np.ndarray]:
+        import csv
+
+        import numpy as np
+
+        out = np.empty((len(rows), len(self.columns)), dtype=np.float64)
+        p = Path(self.path)
+        with open(self.path, "rb") as f:
+            for i in np.argsort(rows, kind="stable"):  # in file order: reads run forward, in chunks the OS reads ahead
+                r = int(rows[i])
+                f.seek(int(self.offsets[r]))
+                line = f.read(int(self.offsets[r + 1] - self.offsets[r]))
+                try:
+                    row = next(csv.reader([line.decode("utf-8")]), [])
+                except (UnicodeDecodeError, csv.Error) as e:
+                    raise DataError(f"{p}:{r + 2}: cannot read CSV: {e}", hint="expected UTF-8 text") from None
+                out[i] = _csv_row(p, r + 2, row, self.header, self.columns)
+        return [out]
+
+
+def _csv_lazy(cfg: DataConfig, inputs: Inputs) -> CsvReader | None:
+    """The CSV's rows found without holding them (one pass: offsets and targets); None to read it whole.
+
+    Without ``stream: true`` a file up to ``stream_above`` bytes is read whole by ``_csv``, unscanned.
+    """
+    import csv
+
+    import numpy as np
+
+    p = _need(cfg.path, "csv")
+    size = datafiles.regular(p, "CSV file").stat().st_size
+    if not cfg.stream and (cfg.stream is False or size <= cfg.stream_above):
+        return None
+    if p.name.endswith(".gz"):
+        raise DataError(f"{p}: a compressed CSV cannot be read row by row",
+                        hint="decompress it to stream it, or set train.data.stream: false to read it whole")
+    offsets, labels = [], []
+    try:
+        with datafiles.open_binary(p, size, "CSV file") as f:
+            first = f.readline()
+            header = [h.strip() for h in next(csv.reader([first.decode("utf-8")]), [])]
+            targets, fi, li = _csv_columns(p, header, cfg)
+            at = len(first)
+            for r, line in enumerate(f, start=2):
+                row = next(csv.reader([line.decode("utf-8")]), [])
+                if len(row) != len(header):
+                    raise DataError(f"{p}:{r}: row has {len(row)} fields, the header has {len(header)}",
+                                    hint="every row needs one value per column (quoted line breaks cannot stream)")
+                offsets.append(at)
+                labels.append([row[i].strip() for i in li])
+                at += len(line)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 text with a header row") from None
+    if not labels:
+        raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
+    offsets.append(at)
+    return CsvReader(y=_csv_targets(p, labels, targets, cfg), shapes=[(len(fi),)], origin=str(p), disk_bytes=size,
+                     path=str(p), offsets=np.array(offsets, dtype=np.int64), header=header, columns=fi)
 
 
 # ---------------------------------------------------------------- folders, .npy directories, tar shards
@@ -364,11 +450,13 @@ def _tar(cfg: DataConfig, inputs: Inputs) -> Raw:
     return whole(lazy.tar(cfg, inputs), inputs)
 
 
+LAZY = {**lazy.READERS, "csv": _csv_lazy}  # the sources that can stream (Source.streams): listed, not read
+
 SOURCES: dict[str, Source] = implement(declared.SOURCES, "read", {
     "digits": _digits, "sunspots": _sunspots, "co2": _co2, "idx": _idx, "cifar10": _cifar10, "npz": _npz,
     "csv": _csv, "folder": _folder, "npy": _npy, "tar": _tar, **textread.READERS,
 })
 
 
-__all__ = ["DATA_DIR", "SOURCES", "Inputs", "Raw", "SafeUnpickler", "Source", "infer_source", "load_batch", "read_idx",
-           "whole"]
+__all__ = ["DATA_DIR", "LAZY", "SOURCES", "CsvReader", "Inputs", "Raw", "SafeUnpickler", "Source", "infer_source",
+           "load_batch", "read_idx", "whole"]

@@ -83,8 +83,8 @@ class DataConfig:
                                               "bombs); larger images are refused before they are decoded",
                           minimum=1)
     stream: bool | None = opt(None, "read samples on demand in DataLoader workers instead of holding the data set "
-                                    "in memory (folder, npy, tar); null: stream when the decoded data would exceed "
-                                    "stream_above bytes")
+                                    "in memory (folder, npy, tar, csv); null: stream when the decoded data (csv: the "
+                                    "file) would exceed stream_above bytes")
     stream_above: int = opt(DEFAULT_STREAM_ABOVE, "with stream: null, the decoded size in bytes (float32 samples) "
                                                   "above which the data are streamed rather than held in memory",
                             minimum=0)

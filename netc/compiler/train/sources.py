@@ -58,7 +58,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
                   "shape that reshapes to the declared input) and targets y; several model inputs: one "
                   "array per input name; object arrays are refused (they would unpickle)"),
     Source("csv", "CSV with a header row: numeric feature columns and a label column", task="any",
-           needs_path=True, example="data/train.csv",
+           needs_path=True, example="data/train.csv", streams=True,
            layout="UTF-8 text (optionally .gz) with a header row; numeric feature columns and one label "
                   "column (numbers: regression or class ids; words: class names)"),
     Source("folder", "image folders, one subfolder per class (PNG/JPEG, resized to the declared input)",
