@@ -112,3 +112,14 @@ def test_aliases_name_existing_schemes():
 def test_init_is_keyword_only():
     with pytest.raises(SpecError, match="Dense takes at most 2 positional arguments, got 3"):
         netc.load(spec("Dense(10, true, he)"))
+
+
+def test_attention_layers_initialise_their_matrices_and_keep_their_norm_scales():
+    torch.manual_seed(0)
+    m = netc.build(spec("TransformerEncoder(2, 4, ff=32, init=orthogonal) → MultiHeadAttention(4, init=zeros)",
+                        "[6, 16]"))
+    params = dict(m.named_parameters())
+    w = params["transformerencoder.layers.0.self_attn.in_proj_weight"].detach()  # (48, 16)
+    assert torch.allclose(w.T @ w, torch.eye(16), atol=1e-5)
+    assert torch.equal(params["transformerencoder.layers.1.norm1.weight"].detach(), torch.ones(16))
+    assert torch.equal(params["multiheadattention.out_proj.weight"].detach(), torch.zeros(16, 16))

@@ -60,10 +60,11 @@ def attend_mask(ids: torch.Tensor, pad_id: int, q: torch.Tensor, causal: bool) -
 
 
 def init_weights(layer: nn.Module, init, **kwargs) -> None:
-    """Apply a ``torch.nn.init`` function to every weight tensor of ``layer`` (``weight``, an LSTM's
-    ``weight_ih_l0``...); biases keep torch's default. netc emits one call per layer with ``init=``."""
+    """Apply a ``torch.nn.init`` function to every weight matrix or kernel of ``layer`` (``weight``, an LSTM's
+    ``weight_ih_l0``, attention's ``in_proj_weight``...); biases and norm scales keep torch's default. netc
+    emits one call per layer with ``init=``."""
     for name, p in layer.named_parameters():
-        if "weight" in name.rsplit(".", 1)[-1]:
+        if "weight" in name.rsplit(".", 1)[-1] and p.dim() >= 2:  # matrices and kernels, not LayerNorm scales
             init(p, **kwargs)
     if getattr(layer, "padding_idx", None) is not None:  # an Embedding's padding vector stays zero
         with torch.no_grad():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import INIT, A, Arg, L, Shape, concrete, fmt_shape, op
 from netc.diagnostics import ShapeError
 
 
@@ -95,9 +95,10 @@ op("MultiHeadAttention", "Multi-head scaled dot-product attention; self-attentio
    [Arg("heads", "int", doc="attention heads (must divide the model dimension)", min=1),
     Arg("kv", "ref", None, doc="name of the key/value sequence for cross-attention", nullable=True),
     Arg("dropout", "float", 0.0, doc="dropout on attention weights", min=0.0, max=1.0),
-    _causal(), *_pad_args()],
+    _causal(), *_pad_args(), INIT],
    infer=_mha_infer, lower=_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
    macs=_mha_macs, category="attention", dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
+   init_arg="init",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[-1][1]),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[-1][1]]) if a.causal or len(ins[-1]) == 3 and len(ins) > 1
    else 0,
@@ -121,7 +122,7 @@ def _enc_args(with_layers: bool) -> list[Arg]:
         Arg("dropout", "float", 0.1, doc="dropout inside the layer", min=0.0, max=1.0),
         Arg("activation", "str", "relu", doc="feed-forward activation", choices=("relu", "gelu")),
         Arg("norm_first", "bool", False, doc="pre-norm (LayerNorm before attention and feed-forward)"),
-        _causal(), *_pad_args(of="the input sequence"),
+        _causal(), *_pad_args(of="the input sequence"), INIT,
     ]
 
 
@@ -171,6 +172,7 @@ op("TransformerEncoderLayer", "One Transformer encoder layer (self-attention + f
    lower=_enc_layer_lower,
    params=lambda a, ins: _layer_params(ins[0][2], a.ff), macs=_enc_macs, category="attention",
    dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
+   init_arg="init",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1]]) if a.causal else 0,
    example="PositionalEncoding → TransformerEncoderLayer(4, ff=128)")
@@ -179,7 +181,7 @@ op("TransformerEncoder", "A stack of `layers` Transformer encoder layers over (N
    lower=_enc_lower,
    params=lambda a, ins: a.layers * _layer_params(ins[0][2], a.ff),
    macs=lambda a, ins, out: a.layers * _enc_macs(a, ins, out), category="attention", dropout_arg="dropout",
-   causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
+   causal_arg="causal", pad_id_arg="pad_id", init_arg="init", self_attention=True,
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1]], a.layers) if a.causal else 0,
    example="Dense(64) → PositionalEncoding → TransformerEncoder(2, 4, ff=128) → SeqPool(mean) → Dense(10)")
@@ -199,7 +201,7 @@ def _dec_args(with_layers: bool) -> list[Arg]:
         Arg("dropout", "float", 0.1, doc="dropout inside the layer", min=0.0, max=1.0),
         Arg("activation", "str", "relu", doc="feed-forward activation", choices=("relu", "gelu")),
         Arg("norm_first", "bool", False, doc="pre-norm (LayerNorm before each attention and the feed-forward)"),
-        _causal(True), *_pad_args("memory_ids", "the memory (source) sequence"),
+        _causal(True), *_pad_args("memory_ids", "the memory (source) sequence"), INIT,
     ]
 
 
@@ -250,6 +252,7 @@ op("TransformerDecoderLayer",
    _dec_args(False), infer=_dec_infer("TransformerDecoderLayer"), lower=_dec_lower,
    params=lambda a, ins: _dec_layer_params(ins[0][2], a.ff), macs=_dec_macs, category="attention",
    dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
+   init_arg="init",
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1]) + scores(a.heads, ins[0][1], ins[1][1]),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1], ins[1][1]]),
    example="tgt → Embedding(1000, 64) → PositionalEncoding → TransformerDecoderLayer(4, memory, ff=128)")
@@ -257,7 +260,7 @@ op("TransformerDecoder", "A stack of `layers` Transformer decoder layers over (N
    _dec_args(True), infer=_dec_infer("TransformerDecoder"), lower=_decs_lower,
    params=lambda a, ins: a.layers * _dec_layer_params(ins[0][2], a.ff),
    macs=lambda a, ins, out: a.layers * _dec_macs(a, ins, out), category="attention", dropout_arg="dropout",
-   causal_arg="causal", pad_id_arg="pad_id", self_attention=True,
+   causal_arg="causal", pad_id_arg="pad_id", init_arg="init", self_attention=True,
    scratch=lambda a, ins: scores(a.heads, ins[0][1], ins[0][1], a.layers) + scores(a.heads, ins[0][1], ins[1][1],
                                                                                      a.layers),
    kv_cache=lambda a, ins: kv_elements(ins[0][2], [ins[0][1], ins[1][1]], a.layers),

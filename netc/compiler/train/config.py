@@ -196,7 +196,8 @@ class TrainConfig:
                                              "clipping", minimum=0.0)
     seed: int = opt(0, "seed for weight init (CLI), shuffling, dropout and augmentation")
     init: str | None = opt(None, "weight initialiser of every layer with weights (Dense, Conv, Embedding, "
-                                 "RNN/LSTM/GRU) that names none with init=, e.g. he; default: torch's",
+                                 "RNN/LSTM/GRU, attention) that names none with init=, e.g. he; default: "
+                                 "torch's",
                            choices=INIT_NAMES)
     device: str = opt("auto", "auto (cuda when available), cpu or cuda", choices=("auto", "cpu", "cuda"))
     precision: str = opt("fp32", "fp32, bf16 or fp16 autocast; mixed precision runs on CUDA only (CPU "

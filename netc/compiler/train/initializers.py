@@ -3,7 +3,7 @@
 Each entry says which ``torch.nn.init`` function it calls and with what arguments; the
 emitted source (``netc compile``) prints that call for every node that names one, and
 ``netc.build`` runs the same source, so both initialise alike. Only the weight tensors
-of a layer are initialised (every parameter whose name contains ``weight``: ``weight``,
+of a layer are initialised (every matrix or kernel whose name contains ``weight``: ``weight``,
 an LSTM's ``weight_ih_l0``…); biases keep torch's default. Randomness comes from
 torch's global generator, which ``netc train`` seeds with ``train.seed`` before building.
 No torch import here.

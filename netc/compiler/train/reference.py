@@ -268,9 +268,10 @@ def _plugins() -> list[str]:
 
 def _initializers() -> list[str]:
     rows = ["## Weight initialisers", "",
-            "A layer with weights (Dense, Conv1D/2D, ConvTranspose2D, Embedding, RNN/LSTM/GRU) takes `init=` "
-            "(`Dense(64, init=he)`); `train.init` sets it for every such layer that names none. The scheme applies "
-            "to the layer's weight tensors (biases keep torch's default) right after torch builds the layer: "
+            "A layer with weights (Dense, Conv1D/2D, ConvTranspose2D, Embedding, RNN/LSTM/GRU, MultiHeadAttention, "
+            "the Transformer encoder and decoder layers) takes `init=` (`Dense(64, init=he)`); `train.init` sets "
+            "it for every such layer that names none. The scheme applies to the layer's weight matrices and "
+            "kernels (biases and LayerNorm scales keep torch's default) right after torch builds the layer: "
             "`netc compile` prints the call and `netc.build` runs the same source. Random schemes draw from "
             "torch's generator, which `netc train` seeds with `train.seed`. Without either, torch's own "
             "initialisation stays.", "",
