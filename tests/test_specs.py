@@ -269,6 +269,21 @@ def test_transformer_reference_count():
     assert check_file(ROOT / "specs" / "transformer_primitives.yaml").main.params == ref
 
 
+def test_seq2seq_reference_count():
+    """specs/transformer_seq2seq.yaml = two embeddings, nn.TransformerEncoder, nn.TransformerDecoder, a Linear."""
+    torch = _torch()
+    nn = torch.nn
+    p = spec(ROOT / "specs" / "transformer_seq2seq.yaml").params
+    d, heads, ff, layers = p["d_model"], p["heads"], p["ff"], p["layers"]
+    with torch.device("meta"):
+        enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ff, batch_first=True), layers,
+                                    enable_nested_tensor=False)
+        dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(d, heads, ff, batch_first=True), layers)
+        parts = [nn.Embedding(p["src_vocab"], d), nn.Embedding(p["tgt_vocab"], d), enc, dec,
+                 nn.Linear(d, p["tgt_vocab"])]
+    assert check_file(ROOT / "specs" / "transformer_seq2seq.yaml").main.params == sum(_count(m) for m in parts)
+
+
 def test_recurrent_reference_counts():
     torch = _torch()
     nn = torch.nn
