@@ -61,6 +61,15 @@ SYNONYMS: Final[dict[str, str | None]] = {
     "gpu": "cuda", "cuda:0": "cuda", "mps": None, "tpu": None,
     "fp64": None, "float64": None, "double": None, "float32": "fp32", "single": "fp32",
     "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
+    # Keras and PyTorch names of losses, metrics, schedules and arguments (binary_crossentropy is bce, not
+    # its spelling neighbour cross_entropy)
+    "categorical_crossentropy": "cross_entropy", "sparse_categorical_crossentropy": "cross_entropy",
+    "crossentropyloss": "cross_entropy", "binary_crossentropy": "bce", "bcewithlogitsloss": "bce",
+    "bceloss": "bce", "nllloss": "nll", "mean_squared_error": "mse", "mseloss": "mse",
+    "mean_absolute_error": "mae", "l1loss": "mae", "huber_loss": "huber", "huberloss": "huber",
+    "smoothl1loss": "huber", "sparse_categorical_accuracy": "accuracy", "categorical_accuracy": "accuracy",
+    "root_mean_squared_error": "rmse", "reducelronplateau": "plateau", "cosineannealinglr": "cosine",
+    "steplr": "step", "exponentiallr": "exponential", "onecyclelr": "onecycle", "learning_rate": "lr",
 }
 
 

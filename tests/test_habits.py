@@ -68,3 +68,13 @@ def test_a_channels_last_input_that_fits_is_a_warning():
                       ).extra["warnings"]
     assert w.severity == "warning" and "channels-last" in w.message and w.hint.endswith("[3, 32, 32]")
     assert not check_text("netc: 1\ninput: [3, 32, 32]\nmodel: Conv2D(8, 3) → Flatten → Dense(10)\n").extra["warnings"]
+
+
+@pytest.mark.parametrize("keras,netc", [("binary_crossentropy", "bce"), ("sparse_categorical_crossentropy",
+                                                                         "cross_entropy"),
+                                        ("MSELoss", "mse"), ("BCEWithLogitsLoss", "bce")])
+def test_keras_and_pytorch_loss_names(keras, netc):
+    with pytest.raises(SpecError) as info:
+        check_text(f"netc: 1\ninput: [4]\nmodel: Dense(1)\ntrain:\n  data: {{source: csv, path: x.csv}}\n"
+                   f"  loss: {keras}\n")
+    assert info.value.diagnostics[0].hint.startswith(f"did you mean '{netc}'?")

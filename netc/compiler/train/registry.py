@@ -168,7 +168,7 @@ def resolve(text: str, table: Mapping[str, Entry], what: str, *, where: str,
         hint = did_you_mean(name, list(known))
         hint = f"{hint} " if hint else ""
         raise SpecError(f"{where}: unknown {what} '{name}'", span,
-                        f"{hint}known {what}s: {one_of(known)}", kind="name")
+                        f"{hint}known {what}{'es' if what.endswith('s') else 's'}: {one_of(known)}", kind="name")
     params = list(entry.params)
     if len(args) > len(params):
         raise SpecError(f"{where}: {entry.name} takes at most {len(params)} positional argument(s), "
