@@ -63,3 +63,19 @@ def test_runs_are_self_contained_and_numbered(tmp_path, monkeypatch, capsys):
     assert main(["predict", run, str(tmp_path / "proj" / "data" / "rows.csv"), "-o", "p.csv"]) == 0
     preds = np.loadtxt(elsewhere / "p.csv", delimiter=",", skiprows=1)
     assert preds.shape == (80,) and np.isfinite(preds).all()
+
+
+def test_a_tuning_trial_spec_keeps_the_data_path_of_the_original_spec(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import yaml
+
+    from netc.compiler.check import front_end_file
+    from netc.runner.tune import trial_spec
+
+    spec = project(tmp_path)
+    spec.write_text(SPEC + "tune:\n  params: {}\n  train:\n    optimizer.lr: loguniform(1e-3, 1e-2)\n",
+                    encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # neither the spec's folder nor the trial's
+    checked = front_end_file(str(spec))
+    text = trial_spec(checked, checked.space, {"train.optimizer.lr": 0.005}, None, tmp_path / "study" / "trial_0", [])
+    assert yaml.safe_load(text)["train"]["data"]["path"] == str(tmp_path / "proj" / "data" / "rows.csv")

@@ -283,11 +283,12 @@ def trial_spec(checked: Any, space: Any, values: dict[str, Any], sets: list[str]
                header: list[str]) -> str:
     """The plain spec of one trial: the sampled values and the command's --param/--set baked in."""
     from netc.compiler.space import plain_spec, train_with
-    from netc.compiler.train.config import TrainConfig
+    from netc.compiler.train.config import TrainConfig, absolute_paths, spec_folder
 
     spec = checked.spec
     params, train_values = space.split(values)
-    train = train_with(spec.train, train_values)
+    # the trial's spec lives in its run directory: paths relative to the original spec become absolute
+    train = train_with(absolute_paths(spec.train, spec_folder(spec.file)), train_values)
     if sets:  # --set items become part of the trial's spec, so best.yaml alone reproduces the trial
         before = TrainConfig.from_dict(train).to_dict()
         after = TrainConfig.from_dict(train).apply_overrides(sets).to_dict()

@@ -411,6 +411,24 @@ def spec_folder(file: str | None) -> str | None:
     return os.path.dirname(os.path.abspath(file))
 
 
+def absolute_paths(train: Any, base: str | None) -> Any:
+    """A ``train:`` mapping with its relative data and init_from paths made absolute from ``base`` (a spec's folder).
+
+    For a spec written elsewhere (a tuning trial's spec in its run directory), so its paths still mean
+    what they meant next to the original spec.
+    """
+    if not isinstance(train, Mapping) or base is None:
+        return train
+    out = dict(train)
+    for key in ("data", "init_from"):
+        v = out.get(key)
+        if isinstance(v, str) and not (key == "data" and v in SOURCES):
+            out[key] = _from(base, v)
+        elif isinstance(v, Mapping) and isinstance(v.get("path"), str):
+            out[key] = {**v, "path": _from(base, v["path"])}
+    return out
+
+
 def with_overrides(cfg: TrainConfig, sets: list[str] | None = None, device: str | None = None) -> TrainConfig:
     """``cfg`` with the command line's ``--set`` items and ``--device`` applied."""
     if sets:
