@@ -14,10 +14,8 @@ from typing import Any
 
 from netc.compiler.ir import Graph, Program
 from netc.compiler.train.config import TrainConfig, train_spans
+from netc.compiler.train.heads import GAN_MODELS
 from netc.diagnostics import Diagnostic, Span, SpecError, closest
-
-GAN_MODELS = frozenset({"generator", "discriminator"})
-
 
 def matches(pattern: str, name: str) -> bool:
     """True when node ``name`` is ``pattern`` or matches it as a glob (``*``, ``?``, ``[...]``)."""
