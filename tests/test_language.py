@@ -133,3 +133,43 @@ def test_sequence_outputs_are_jsonl_or_npy_never_csv(tmp_path, capsys):
     assert np.load(tmp_path / "p.npy").shape == (3, 5)
     with pytest.raises(UsageError):
         _predict_sequences(out, "classification", str(tmp_path / "p.csv"))
+
+
+def test_tokenizers_round_trip_and_save(tmp_path):
+    from netc.runner.text import UNK, TextTokenizer
+
+    texts = ["The quick brown fox jumps over the lazy dog.", "def f(x): return x ** 2  # ünïcode"]
+    bpe = TextTokenizer.train("bpe", texts, 300)
+    unseen = "Zebras \u00e9 quux"
+    assert UNK not in bpe.encode(unseen) and bpe.decode(bpe.encode(unseen)) == unseen  # bytes: nothing unknown
+    char = TextTokenizer.train("char", texts, 10)
+    assert char.decode(char.encode(texts[1])) == texts[1] and char.vocab_size > 10  # every character kept
+    word = TextTokenizer.train("word", texts, 100)
+    assert word.encode("quick zebra")[1] == UNK
+    word.save(tmp_path / "tokenizer.json")
+    assert TextTokenizer.load(tmp_path / "tokenizer.json").encode("quick fox") == word.encode("quick fox")
+
+
+def test_labelled_texts_from_csv_split_before_the_tokenizer(tmp_path):
+    from netc.runner.text import UNK, classification_data
+
+    rows = ["text,label"] + [f"apples and pears {i},fruit" for i in range(20)] + \
+        [f"trains and buses {i},transport" for i in range(20)]
+    f = tmp_path / "t.csv"
+    f.write_text("\n".join(rows) + "\n")
+    cfg = TrainConfig.from_dict({"data": {"source": "text_labels", "path": str(f), "tokenizer": "word"},
+                                 "split": {"val": 0.1, "test": 0.25}})
+    ds, tok = classification_data(cfg, [("x", (6,), "int64")])
+    assert ds.class_names == ["fruit", "transport"] and ds.train.xs[0].shape[1:] == (6,)
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 40
+    test_numbers = {str(i) for i in range(20)} - set(tok.tok.get_vocab())
+    assert test_numbers  # the numbers seen only in val/test rows are not in the vocabulary
+    assert (ds.test.xs[0] == UNK).any()
+
+
+def test_numbers_source_spells_with_num2words():
+    pytest.importorskip("num2words")
+    from netc.runner.textread import numbers
+
+    raw = numbers(TrainConfig.from_dict({"data": "numbers"}).data, [])
+    assert raw.x[206] == "two hundred and six" and raw.y[206] == "206" and len(raw.x) == 10_000
