@@ -691,7 +691,7 @@ def _arg_span(op: OpDef, c: ast.Call, name: str) -> Span:
     for kw in c.kwargs:
         if kw.name == name:
             return _span(kw.value)
-    names = [a.name for a in op.args]
+    names = [a.name for a in op.args if not a.keyword_only]  # the order positional values bind in
     if op.arity != "many" and name in names and names.index(name) < len(c.args):
         return _span(c.args[names.index(name)])
     return c.span
