@@ -25,7 +25,8 @@ NO_DATA = {"mnist_mlp", "cifar10_cnn"}  # architecture-only examples (no train: 
 SERIES = {"sunspots_lstm"}
 GAN = {"digits_gan"}
 MULTI_INPUT = {"multi_input"}
-SUPERVISED = sorted(p.stem for p in EXAMPLES if p.stem not in NO_DATA | SERIES | GAN | MULTI_INPUT)
+TEXT = {"char_gpt": "perplexity", "numbers_seq2seq": "exact_match"}  # language model, seq2seq: their own metrics
+SUPERVISED = sorted(p.stem for p in EXAMPLES if p.stem not in NO_DATA | SERIES | GAN | MULTI_INPUT | set(TEXT))
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -37,8 +38,19 @@ def records(run: Path) -> list[dict]:
 
 def test_every_example_is_covered_here():
     with_train = {p.stem for p in EXAMPLES if re.search(r"^train:", p.read_text(encoding="utf-8"), re.MULTILINE)}
-    assert with_train == set(SUPERVISED) | SERIES | GAN | MULTI_INPUT
+    assert with_train == set(SUPERVISED) | SERIES | GAN | MULTI_INPUT | set(TEXT)
     assert {p.stem for p in EXAMPLES} - with_train == NO_DATA
+
+
+@pytest.mark.parametrize("name", sorted(TEXT))
+def test_text_example_trains_one_epoch(name, tmp_path, capsys):
+    run = tmp_path / name
+    assert main(["train", str(ROOT / "examples" / f"{name}.yaml"), "--out", str(run), *QUICK,
+                 "--set", "train.data.limit=20000" if name == "char_gpt" else "train.data.limit=1500"]) == 0
+    [rec] = records(run)
+    assert np.isfinite(rec["train"]["loss"]) and np.isfinite(rec["val"][TEXT[name]])
+    assert np.isfinite(json.loads((run / "results.json").read_text())["test"][TEXT[name]])
+    assert (run / "tokenizer.json").is_file()
 
 
 @pytest.mark.parametrize("name", SUPERVISED)
