@@ -17,8 +17,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 SPEC = """\
 netc: 1
 name: rows
+imports: {lib: lib/blocks.yaml}
 input: [4]
-model: Dense(8) → ReLU → Dense(1)
+model: lib.DenseReLU(8) → Dense(1)
 train:
   data: {source: csv, path: data/rows.csv, label: y}
   loss: mse
@@ -29,13 +30,17 @@ train:
 
 
 def project(root: Path) -> Path:
-    """A spec in root/proj with its CSV (4 features and the target y, in the middle) under root/proj/data."""
+    """A spec in root/proj importing root/proj/lib/blocks.yaml, its CSV (4 features and the target y, in the
+    middle) in root/proj/data."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, 4))
     y = x @ np.array([1.0, -2.0, 0.5, 3.0]) + 10
     (root / "proj" / "data").mkdir(parents=True)
     rows = ["a,b,y,c,d"] + [f"{r[0]:.5f},{r[1]:.5f},{t:.5f},{r[2]:.5f},{r[3]:.5f}" for r, t in zip(x, y)]
     (root / "proj" / "data" / "rows.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (root / "proj" / "lib").mkdir()
+    (root / "proj" / "lib" / "blocks.yaml").write_text("netc: 1\nblocks:\n  DenseReLU(n): Dense(n) → ReLU\n",
+                                                       encoding="utf-8")
     (root / "proj" / "rows.yaml").write_text(SPEC, encoding="utf-8")
     return root / "proj" / "rows.yaml"
 
@@ -50,12 +55,14 @@ def test_runs_are_self_contained_and_numbered(tmp_path, monkeypatch, capsys):
     assert main(["train", str(spec)]) == 0
     saved = json.loads((work / "runs" / "rows" / "config.json").read_text())
     assert saved["train"]["data"]["path"] == str(tmp_path / "proj" / "data" / "rows.csv")
+    kept = (work / "runs" / "rows" / "spec.yaml").read_text()  # the run's copy of the spec: absolute paths
+    assert str(tmp_path / "proj" / "lib" / "blocks.yaml") in kept and str(tmp_path / "proj" / "data") in kept
     # 2. a second run of the same spec: a new numbered directory; --force overwrites the first
     assert main(["train", str(spec)]) == 0
     assert main(["train", str(spec), "--force"]) == 0
     assert sorted(p.name for p in (work / "runs").iterdir()) == ["rows", "rows-2"]
     capsys.readouterr()
-    # 3. eval and predict from another directory; predict takes the training CSV and drops its label
+    # 3. eval and predict from another directory (the import found too); predict drops the CSV's label
     monkeypatch.chdir(elsewhere)
     run = str(work / "runs" / "rows-2")
     assert main(["eval", run, "--format", "json"]) == 0

@@ -85,8 +85,10 @@ def _write_run_files(args: argparse.Namespace, program, graph, run_dir: Path) ->
     from netc.runner.checkpoint import atomic_write
     from netc.runner.rundir import RunDir
 
+    from netc.compiler.train.config import source_with_absolute_paths
+
     rd, job = RunDir(run_dir), distributed.job_id()
-    atomic_write(rd.spec, program.source)
+    atomic_write(rd.spec, source_with_absolute_paths(program.source, program.file))  # readable from the run alone
     atomic_write(rd.run_json, json.dumps({"spec": str(args.file), "model": graph.name,
                                           "params": list(getattr(args, "params", None) or []),
                                           **({"job": job} if job is not None else {})}, indent=2))

@@ -411,6 +411,41 @@ def spec_folder(file: str | None) -> str | None:
     return os.path.dirname(os.path.abspath(file))
 
 
+def source_with_absolute_paths(source: str, file: str) -> str:
+    """The spec's text with its relative paths (imports, train.data, train.init_from) made absolute, comments kept.
+
+    What a run directory keeps as its spec: read back from there, it still finds its imports and data.
+    """
+    import json
+    import os
+
+    from netc.dsl.yamlload import YMap, YScalar, load_yaml
+
+    base = spec_folder(file)
+    try:
+        root = load_yaml(source, file) if base is not None else None
+    except SpecError:
+        return source
+    if not isinstance(root, YMap):
+        return source
+    nodes = [v for _, v in root.get("imports").items] if isinstance(root.get("imports"), YMap) else []
+    train = root.get("train")
+    for key in ("data", "init_from") if isinstance(train, YMap) else ():
+        v = train.get(key)  # type: ignore[union-attr]
+        if isinstance(v, YScalar) and not (key == "data" and v.value in SOURCES):
+            nodes.append(v)
+        elif isinstance(v, YMap) and isinstance(v.get("path"), YScalar):
+            nodes.append(v.get("path"))
+    lines = source.splitlines(keepends=True)
+    for n in sorted(nodes, key=lambda n: (n.span.line, n.span.col), reverse=True):  # right to left: spans hold
+        if not isinstance(n.value, str) or os.path.isabs(os.path.expanduser(n.value)) or n.span.line != n.span.end_line:
+            continue
+        line = lines[n.span.line - 1]
+        lines[n.span.line - 1] = (line[:n.span.col - 1] + json.dumps(_from(base, n.value))  # type: ignore[arg-type]
+                                  + line[n.span.end_col - 1:])
+    return "".join(lines)
+
+
 def absolute_paths(train: Any, base: str | None) -> Any:
     """A ``train:`` mapping with its relative data and init_from paths made absolute from ``base`` (a spec's folder).
 
