@@ -127,6 +127,7 @@ class Supervised(Objective):
     def end_epoch(self, ctx: Context, ep: Epoch, record: dict[str, Any]) -> None:
         """Train metrics from the collected outputs; validation loss and metrics over the whole split."""
         ds, dist = self.ds, ctx.dist
+        self.feed = None  # the epoch's loader workers end here, before validation starts its own
         if self.collect:
             out_all = torch.cat(self.outs)
             if dist.enabled:  # every rank's outputs, in permutation order
