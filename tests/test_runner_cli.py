@@ -172,3 +172,13 @@ def test_a_finished_run_says_what_to_do_next_and_eval_speaks_json(tmp_path, caps
     result = json.loads(capsys.readouterr().out)
     assert result["split"] == "test" and result["samples"] == 80 and 0 <= result["accuracy"] <= 1
     assert result["report"]["per_class"]
+
+
+def test_a_data_error_during_training_is_located_at_train_data(tmp_path, capsys):
+    """netc check cannot read files; what netc train finds in them points at the spec's train.data."""
+    p = tmp_path / "s.yaml"
+    p.write_text("netc: 1\ninput: [4]\nmodel: Dense(3)\ntrain:\n  data: {source: csv, path: missing.csv}\n"
+                 "  epochs: 1\n")
+    assert main(["train", str(p), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert f"{p}:5:3: error[data]: data file not found" in err and "data: {source: csv" in err
