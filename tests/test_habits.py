@@ -78,3 +78,8 @@ def test_keras_and_pytorch_loss_names(keras, netc):
         check_text(f"netc: 1\ninput: [4]\nmodel: Dense(1)\ntrain:\n  data: {{source: csv, path: x.csv}}\n"
                    f"  loss: {keras}\n")
     assert info.value.diagnostics[0].hint.startswith(f"did you mean '{netc}'?")
+
+
+def test_true_and_none_are_not_taken_for_undeclared_parameters():
+    (d,) = _diags("Flatten → Dense(true)")
+    assert "declared parameter" not in d.message and d.message.endswith("expects an integer, got True")

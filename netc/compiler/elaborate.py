@@ -516,8 +516,8 @@ class Elaborator:
     def rehint_value(self, op: OpDef, a: Arg, e: ast.Expr, c: ast.Call, scope: _Scope) -> None:
         """The last diagnostic (a bad value of ``a``) retold when the value is a habit, not a typo."""
         last = self.diags[-1]
-        if not isinstance(e, ast.Word) or e.name in scope.params:
-            return
+        if not isinstance(e, ast.Word) or e.name in scope.params or not isinstance(word_value(e.name), str):
+            return  # a number, a parameter, or true/false/none: the message says it already
         act = habits.activation_op(e.name)
         if act is not None:  # Dense(128, relu): Keras' activation, given positionally
             kept = ", ".join(show(self.value(x, scope, None)) for x in c.args if x is not e)

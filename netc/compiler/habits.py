@@ -21,7 +21,7 @@ ARG_NAMES = {"pool_size": "kernel", "kernel_size": "kernel", "strides": "stride"
              "negative_slope": "slope", "axis": "dim", "use_bias": "bias", "p": "rate", "input_dim": "vocab",
              "num_embeddings": "vocab", "output_dim": "dim", "embedding_dim": "dim", "out_features": "units",
              "hidden_size": "units", "num_layers": "layers", "out_channels": "filters", "num_heads": "heads",
-             "epsilon": "eps", "bidirectional": "bidirectional"}
+             "epsilon": "eps"}
 
 # Arguments that give the input size, which netc infers from the op before (or the spec's input:).
 INPUT_ARGS = frozenset({"input_shape", "batch_input_shape", "input_dim", "in_features", "in_channels",
