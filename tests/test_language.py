@@ -173,3 +173,15 @@ def test_numbers_source_spells_with_num2words():
 
     raw = numbers(TrainConfig.from_dict({"data": "numbers"}).data, [])
     assert raw.x[206] == "two hundred and six" and raw.y[206] == "206" and len(raw.x) == 10_000
+
+
+def test_a_vocabulary_wider_than_the_embedding_is_refused_before_training(tmp_path, capsys):
+    from netc.cli import main
+
+    spec = tmp_path / "gpt.yaml"
+    spec.write_text(PRIMITIVES.replace("Embedding(40, 16)", "Embedding(20, 16)")
+                    + "train: {data: {source: pydoc, limit: 3000}, epochs: 1}\n")
+    assert main(["train", str(spec), "--out", str(tmp_path / "r")]) != 0
+    err = capsys.readouterr().err
+    assert "holds ids below 20" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "metrics.jsonl").exists()

@@ -19,7 +19,7 @@ from netc.compiler.ir import Program
 from netc.compiler.resources import Estimate, Limits, check_resources
 from netc.compiler.space import Space, check_space, read_space
 from netc.compiler.train.config import TrainConfig, train_config, with_overrides
-from netc.compiler.train.causal import check_block, check_causal
+from netc.compiler.train.causal import check_block, check_causal, check_vocab_size
 from netc.compiler.train.heads import check_output_activation
 from netc.compiler.train.targets import check_gan, check_targets
 from netc.compiler.train.transfer import check_transfer
@@ -69,6 +69,7 @@ def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, ob
     check_gan(program, train)  # the generator makes what the discriminator takes
     check_causal(program, train, program.source)  # a next-token objective over non-causal attention
     check_block(program, train, program.source)  # language modelling: block = input length <= positions
+    check_vocab_size(program, train, program.source)  # a bpe/word vocabulary inside the Embedding
     check_transfer(program, train, spec.root)  # freeze / lr_mult / init_from.new patterns name real nodes
     # 4. the whole program's parameters and memory against the limits (training at the batch size it will use)
     cfg = train

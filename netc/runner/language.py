@@ -25,7 +25,7 @@ from netc.runner.metrics import METRICS
 from netc.runner.objectives import build_optimizer, resolve_loss, resolve_optimizer
 from netc.runner.rundir import RunDir
 from netc.runner.sources import Inputs
-from netc.runner.text import FILE, LMData, language_data, ngram_perplexity
+from netc.runner.text import FILE, LMData, check_ids, language_data, ngram_perplexity
 
 
 def label_smoothing(cfg) -> float:
@@ -81,6 +81,7 @@ class Language(Objective):
         cfg = ctx.cfg
         saved = Path(self.resume) / FILE if self.resume is not None else None
         self.data: LMData = language_data(cfg, self.inputs, ctx.device, saved)
+        check_ids(self.model, self.data.tokenizer)
         self.model.to(ctx.device)
         was = self.model.training
         self.model.eval()

@@ -24,7 +24,7 @@ from netc.runner.metrics import METRICS
 from netc.runner.objectives import build_optimizer, resolve_optimizer
 from netc.runner.rundir import RunDir
 from netc.runner.sources import Inputs
-from netc.runner.text import BOS, EOS, FILE, PAD, PairData, pair_data
+from netc.runner.text import BOS, EOS, FILE, PAD, PairData, check_ids, pair_data
 
 
 def until_eos(ids: list[int]) -> list[int]:
@@ -128,6 +128,7 @@ class Seq2Seq(Objective):
         cfg = ctx.cfg
         saved = Path(self.resume) / FILE if self.resume is not None else None
         self.data: PairData = pair_data(cfg, self.inputs, ctx.device, saved)
+        check_ids(self.model, self.data.tokenizer)
         self.model.to(ctx.device)
         src, tgt = self.data.src["train"], self.data.tgt["train"]
         was = self.model.training

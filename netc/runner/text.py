@@ -114,6 +114,20 @@ def tokenizer_for(cfg: TrainConfig, train_texts: list[str], saved: Path | None) 
     return TextTokenizer.train(cfg.data.tokenizer, train_texts, cfg.data.vocab_size)
 
 
+def check_ids(model: torch.nn.Module, tok: TextTokenizer) -> None:
+    """Every layer reading token ids (Embedding) must hold the whole trained vocabulary."""
+    from netc.compiler.train.causal import id_readers
+
+    graph = getattr(model, "netc_graph", None)
+    for node, bound in id_readers(graph) if graph is not None else []:
+        if tok.vocab_size > bound:
+            raise DataError(f"the tokenizer trained on this data has {tok.vocab_size} tokens but {node.op} "
+                            f"'{node.name}' holds ids below {bound}",
+                            hint=f"widen {node.op} (and the output Dense) to {tok.vocab_size} or more"
+                                 + ("" if tok.tok.get_vocab().get("[UNK]") is None else
+                                    ", or lower train.data.vocab_size (bpe, word)"))
+
+
 def _read(cfg: TrainConfig, inputs: Inputs) -> TextRaw:
     name = cfg.data.source or "pydoc"
     return SOURCES[name].read(cfg.data, inputs)

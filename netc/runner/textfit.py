@@ -15,7 +15,7 @@ import torch
 from netc.runner.config import TrainConfig
 from netc.runner.engine import FitResult, resolve_device, train
 from netc.runner.sources import SOURCES, Inputs, infer_source
-from netc.runner.text import FILE, classification_data
+from netc.runner.text import FILE, check_ids, classification_data
 
 
 def text_source(cfg: TrainConfig) -> bool:
@@ -44,6 +44,7 @@ def fit_text(model: torch.nn.Module, inputs: Inputs, cfg: TrainConfig, run_dir: 
 
     ds, tok = classification_data(cfg, inputs, resolve_device(cfg.device),
                                   resume_dir / FILE if resume_dir is not None else None)
+    check_ids(model, tok)
 
     def start() -> None:
         tok.save(run_dir / FILE)

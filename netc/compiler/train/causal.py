@@ -78,3 +78,39 @@ def check_block(program: Program, train: TrainConfig | None, source: Any = None)
     if problems:
         span = train_spans(program.source, program.file).get("train.data.block")
         raise SpecError("train", diagnostics=[Diagnostic("train", m, span, h) for m, h in problems], source=source)
+
+
+def id_readers(graph) -> list[tuple[Any, int]]:
+    """(node, bound) for each node reading a model input's token ids directly, bounded by its id range (vocab)."""
+    out = []
+    inputs = {i.name for i in graph.inputs if i.type.dtype == "int64"}
+    for node in graph.nodes:
+        opdef = REGISTRY.get(node.op)
+        if opdef is not None and opdef.id_range_arg and node.inputs and node.inputs[0] in inputs:
+            bound = dict(node.args).get(opdef.id_range_arg)
+            if isinstance(bound, int):
+                out.append((node, bound))
+    return out
+
+
+def check_vocab_size(program: Program, train: TrainConfig | None, source: Any = None) -> None:
+    """A bpe or word tokenizer of ``train.data.vocab_size`` tokens must fit every Embedding reading its ids."""
+    from netc.compiler.train.config import train_spans
+    from netc.compiler.train.sources import SOURCES
+
+    if train is None or train.data.tokenizer == "char":  # char: the vocabulary is known only from the data
+        return
+    name = train.data.source
+    if name is None or not SOURCES[name].text:
+        return
+    size = train.data.vocab_size
+    diags = []
+    for graph in program.graphs.values():
+        for node, bound in id_readers(graph):
+            if size > bound:
+                span = train_spans(program.source, program.file).get("train.data.vocab_size") or node.span
+                diags.append(Diagnostic("train", f"train.data.vocab_size is {size} but {node.op} reads ids below "
+                                                 f"{bound} (the tokenizer's ids go up to {size - 1})", span,
+                                        f"set vocab_size: {bound}, or widen {node.op} to {size}"))
+    if diags:
+        raise SpecError("train", diagnostics=diags, source=source)
