@@ -91,26 +91,48 @@ def predict(model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...], 
     regression outputs are mapped back to the data's units.
     """
     xs = (x,) if isinstance(x, torch.Tensor) else tuple(x)
-    if preprocess is not None:
-        normed = []
-        for t, n in zip(xs, preprocess["inputs"]):
-            if n["method"] != "none" and t.is_floating_point():  # stats keep a leading batch axis: broadcast
-                t = (t - torch.as_tensor(n["shift"], dtype=t.dtype, device=t.device)) / torch.as_tensor(
-                    n["scale"], dtype=t.dtype, device=t.device)
-            normed.append(t)
-        xs = tuple(normed)
     model.eval()
     device = next((p.device for p in model.parameters()), xs[0].device)
+    net = model if preprocess is None else Preprocessed(model, preprocess, len(xs)).to(device)
     outs = []
     with torch.inference_mode():
         for i in range(0, len(xs[0]), batch_size):
-            outs.append(model(*(t[i:i + batch_size].to(device) for t in xs)).float())
-    out = torch.cat(outs)
-    if preprocess is not None and preprocess["task"] == "regression":
-        shift = torch.as_tensor(preprocess["target_shift"], dtype=out.dtype, device=out.device).reshape(-1)
-        scale = torch.as_tensor(preprocess["target_scale"], dtype=out.dtype, device=out.device).reshape(-1)
-        out = (out.reshape(len(out), -1) * scale + shift).reshape(out.shape)
-    return out
+            outs.append(net(*(t[i:i + batch_size].to(device) for t in xs)).float())
+    return torch.cat(outs)
+
+
+class Preprocessed(torch.nn.Module):
+    """``model`` with the run's input normalisation before it and (regression) target scaling after it."""
+
+    def __init__(self, model: torch.nn.Module, stats: dict[str, Any] | None, n_inputs: int):
+        super().__init__()
+        self.model = model
+        norms = (stats or {}).get("inputs") or [{"method": "none"}] * n_inputs
+        self.normalised = [n["method"] != "none" for n in norms]
+        for i, n in enumerate(norms):  # buffers: exported with the weights, moved with the module
+            self.register_buffer(f"shift_{i}", torch.as_tensor(n.get("shift", 0.0), dtype=torch.float32))
+            self.register_buffer(f"scale_{i}", torch.as_tensor(n.get("scale", 1.0), dtype=torch.float32))
+        self.regression = (stats or {}).get("task") == "regression"
+        self.register_buffer("target_shift", torch.as_tensor((stats or {}).get("target_shift", 0.0),
+                                                             dtype=torch.float32).reshape(-1))
+        self.register_buffer("target_scale", torch.as_tensor((stats or {}).get("target_scale", 1.0),
+                                                             dtype=torch.float32).reshape(-1))
+
+    def normalise(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Raw inputs → the model's inputs, as in training (float inputs only; token ids pass)."""
+        out = []
+        for i, x in enumerate(xs):
+            if self.normalised[i] and x.is_floating_point():  # the statistics keep a leading batch axis
+                x = (x - getattr(self, f"shift_{i}")) / getattr(self, f"scale_{i}")
+            out.append(x)
+        return tuple(out)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        """The model's outputs for raw inputs; regression outputs in the data's units."""
+        out = self.model(*self.normalise(*xs))
+        if self.regression:
+            out = (out.reshape(out.shape[0], -1) * self.target_scale + self.target_shift).reshape(out.shape)
+        return out
 
 
 __all__ = [
@@ -121,6 +143,7 @@ __all__ = [
     "evaluate",
     "fit",
     "predict",
+    "Preprocessed",
     "preprocess_info",
     "resolve_device",
     "seed_everything",

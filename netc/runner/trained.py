@@ -1,8 +1,8 @@
 """A trained run, ready for inference: the module with its trained weights and its preprocessing.
 
-``netc.load_run(RUN_DIR)`` returns a :class:`TrainedRun`; ``netc export`` wraps the same module and
-statistics in :class:`Preprocessed`, so the exported file takes the raw inputs ``netc predict`` takes
-and returns the outputs it computes (regression in the data's units).
+``netc.load_run(RUN_DIR)`` returns a :class:`TrainedRun`; ``netc export`` saves the same module and
+statistics as ``netc predict`` uses them (``loop.Preprocessed``), so the exported file takes the raw
+inputs ``netc predict`` takes and returns the outputs it computes (regression in the data's units).
 """
 
 from __future__ import annotations
@@ -15,41 +15,8 @@ import numpy as np
 import torch
 
 from netc.runner.config import TrainConfig
+from netc.runner.loop import Preprocessed
 from netc.runner.sources import Inputs
-
-
-class Preprocessed(torch.nn.Module):
-    """``model`` with the run's input normalisation before it and (regression) target scaling after it."""
-
-    def __init__(self, model: torch.nn.Module, stats: dict[str, Any] | None, n_inputs: int):
-        super().__init__()
-        self.model = model
-        norms = (stats or {}).get("inputs") or [{"method": "none"}] * n_inputs
-        self.normalised = [n["method"] != "none" for n in norms]
-        for i, n in enumerate(norms):  # buffers: exported with the weights, moved with the module
-            self.register_buffer(f"shift_{i}", torch.as_tensor(n.get("shift", 0.0), dtype=torch.float32))
-            self.register_buffer(f"scale_{i}", torch.as_tensor(n.get("scale", 1.0), dtype=torch.float32))
-        self.regression = (stats or {}).get("task") == "regression"
-        self.register_buffer("target_shift", torch.as_tensor((stats or {}).get("target_shift", 0.0),
-                                                             dtype=torch.float32).reshape(-1))
-        self.register_buffer("target_scale", torch.as_tensor((stats or {}).get("target_scale", 1.0),
-                                                             dtype=torch.float32).reshape(-1))
-
-    def normalise(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Raw inputs → the model's inputs, as in training (float inputs only; token ids pass)."""
-        out = []
-        for i, x in enumerate(xs):
-            if self.normalised[i] and x.is_floating_point():  # the statistics keep a leading batch axis
-                x = (x - getattr(self, f"shift_{i}")) / getattr(self, f"scale_{i}")
-            out.append(x)
-        return tuple(out)
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        """The model's outputs for raw inputs; regression outputs in the data's units."""
-        out = self.model(*self.normalise(*xs))
-        if self.regression:
-            out = (out.reshape(out.shape[0], -1) * self.target_scale + self.target_shift).reshape(out.shape)
-        return out
 
 
 @dataclass
