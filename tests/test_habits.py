@@ -51,7 +51,7 @@ def test_input_size_first_only_when_one_argument_too_many():
 def test_a_stacked_gru_after_a_sequence_is_fine_and_without_one_is_hinted():
     check_text("netc: 1\ninput: [10, 8]\nmodel: GRU(16, return_sequences=true) → GRU(16) → Dense(2)\n")
     (d,) = _diags("GRU(16) → GRU(16) → Dense(2)", "[10, 8]")
-    assert "return_sequences=true to the GRU before it" in d.hint
+    assert "return_sequences=true to GRU(16) before it" in d.hint
 
 
 def test_after_a_failed_op_the_rest_of_the_chain_is_checked_without_cascading():

@@ -39,6 +39,10 @@ HEAD = "netc: 1\ninput: {image: [1, 8, 8]}\n"
     ("model: Conv2D(8, 3) -> Dense(10)\n", "model: Conv2D(8, 3) -> Flatten -> Dense(10)\n"),
     ("model: Flatten → Dense(10) → Softmax\ntrain:\n  loss: cross_entropy\n",
      "model: Flatten → Dense(10)\ntrain:\n  loss: cross_entropy\n"),
+    ("model: Flatten → Dense(32, activation=relu) → Dense(10)\n", "model: Flatten → Dense(32) → ReLU → Dense(10)\n"),
+    ("model: Flatten -> Dense(32, relu) -> Dense(10)\n", "model: Flatten -> Dense(32) -> ReLU -> Dense(10)\n"),
+    ("model: Reshape([8, 8]) → LSTM(16) → LSTM(8) → Dense(2)\n",
+     "model: Reshape([8, 8]) → LSTM(16, return_sequences=true) → LSTM(8) → Dense(2)\n"),
 ])
 def test_a_hint_with_a_mechanical_fix_becomes_an_edit_that_checks(bad, good):
     assert _fixed(HEAD + bad) == [HEAD + good]

@@ -543,8 +543,8 @@ class Elaborator:
         prev_op = REGISTRY.get(prev.op, plugins=False) if prev is not None else None
         if op.sequence_arg is not None and prev_op is not None and prev_op.sequence_arg is not None \
                 and prev.arg(prev_op.sequence_arg) is False:
-            return (f"add {prev_op.sequence_arg}=true to the {prev.op} before it, so that it passes on every "
-                    f"step (N, T, H) and not only its last state (N, H)")
+            return (f"add {prev_op.sequence_arg}=true to {prev.op}({show(prev.args[0][1])}) before it, so that it "
+                    f"passes on every step (N, T, H) and not only its last state (N, H)")
         chw = habits.channels_last(shape) if op.input_width_axis == 1 else None
         if chw is not None:
             return (f"the input {fmt_shape(shape)} looks channels-last (height, width, channels), as Keras and image "

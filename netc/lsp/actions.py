@@ -10,7 +10,9 @@ range:
 - ``insert Flatten before Dense``: insert the step before the call (``Flatten →``);
 - ``… remove it`` / ``remove the Softmax``: delete the step and its arrow;
 - ``set return_sequences=true on LSTM(16)`` (or any ``add NAME=VALUE to Op``): add
-  the keyword to the call the hint names, found left of the range on its line.
+  the keyword to the call the hint names, found left of the range on its line;
+- ``… as its own op after the layer: Conv2D(32, 3) → ReLU``: move Keras' ``activation=relu``
+  (or a positional ``relu``) out of the call into a step after it.
 """
 
 from __future__ import annotations
@@ -103,7 +105,35 @@ def _add_keyword(hint: str, text: str, start: int, end: int) -> list[Fix]:
     return [(f"Add {kw}={value} to {op}", [(i, i, new)])]
 
 
-RULES: list[Callable[[str, str, int, int], list[Fix]]] = [_did_you_mean, _insert_before, _remove_step, _add_keyword]
+def _activation_after(hint: str, text: str, start: int, end: int) -> list[Fix]:
+    """``Conv2D(32, 3, activation=relu)`` or ``Dense(128, relu)`` → ``… → ReLU`` after the call."""
+    m = re.search(r"as its own op after the layer: .* → ([A-Z][A-Za-z0-9_]*)$", hint)
+    if m is None or start == end:
+        return []
+    act = m.group(1)
+    stop = end  # the end of the value: `activation=relu` (a keyword) or `relu` (positional)
+    if text[end:end + 1] == "=":
+        depth, stop = 0, end + 1
+        while stop < len(text) and text[stop] != "\n" and not (depth == 0 and text[stop] in ",)"):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[stop], 0)
+            stop += 1
+    comma = text.rfind(",", 0, start)
+    if comma < 0 or text[comma + 1:start].strip():
+        return []
+    depth, close = 0, stop  # the call's closing parenthesis
+    while close < len(text) and text[close] != "\n":
+        depth += {"(": 1, ")": -1}.get(text[close], 0)
+        if depth < 0:
+            break
+        close += 1
+    if depth >= 0:
+        return []
+    arrow = _arrow_of(text, start)
+    return [(f"Write {act} as its own op", [(comma, stop, ""), (close + 1, close + 1, f" {arrow} {act}")])]
+
+
+RULES: list[Callable[[str, str, int, int], list[Fix]]] = [_did_you_mean, _insert_before, _remove_step, _add_keyword,
+                                                          _activation_after]
 
 
 def fixes(hint: str, text: str, start: int, end: int) -> list[Fix]:
