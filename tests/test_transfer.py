@@ -114,3 +114,16 @@ def test_unmatched_nodes_are_refused_at_init_from_unless_allowed(tmp_path, capsy
                     extra="  init_from: {path: pre/best/model.safetensors, allow_missing: true}\n")
     assert main(["train", str(allowed), "--out", str(tmp_path / "ok")]) == 0
     assert "fresh: head" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_init_from_never_unpickles_and_says_where(tmp_path, capsys):
+    import torch
+
+    from netc.cli import main
+
+    torch.save({"features_dense.weight": torch.zeros(16, 64)}, tmp_path / "weights.pt")  # a pickle
+    fine = write(tmp_path, "fine.yaml", name="fine", ids="[5, 6]", classes=2, extra="  init_from: weights.pt\n")
+    assert main(["train", str(fine), "--out", str(tmp_path / "fine")]) == 1
+    err = capsys.readouterr().err
+    assert "fine.yaml:" in err and "refuses to unpickle" in err and not (tmp_path / "fine" / "last").exists()

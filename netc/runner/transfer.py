@@ -89,7 +89,10 @@ def initialise(model: torch.nn.Module, cfg: InitFromConfig, span: Span | None = 
     (located at ``span``, the spec's init_from) listing each one, unless ``cfg.allow_missing``.
     """
     path = source_file(cfg, span)
-    tensors = read_weights(path)
+    try:
+        tensors = read_weights(path)  # safetensors only: a pickle is refused unread
+    except CheckpointError as e:
+        raise CheckpointError(f"train.init_from: {e.diagnostics[0].message}", span, e.hint) from None
     own = model.state_dict()
     node_of = _node_of_key(model)
     new = [n for n in dict.fromkeys(node_of.values()) if any(matches(p, n) for p in cfg.new or [])]
