@@ -77,9 +77,9 @@ class TrainedRun:
 
 def load(run: str | Path, *, optimize: bool = True, device: str | None = "cpu") -> TrainedRun:
     """The trained run in ``run`` (a run directory, or a checkpoint inside one) for inference."""
-    from netc.runner.cli import _load_run, _gan_run
-    from netc.runner.rundir import RunDir
     from netc.diagnostics import UsageError
+    from netc.runner.cli import _gan_run, _load_run
+    from netc.runner.rundir import RunDir
 
     if _gan_run(str(run)) is not None:
         raise UsageError(f"{run} is a GAN run; load_run and export take a supervised run",

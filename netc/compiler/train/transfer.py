@@ -17,6 +17,7 @@ from netc.compiler.train.config import TrainConfig, train_spans
 from netc.compiler.train.heads import GAN_MODELS
 from netc.diagnostics import Diagnostic, Span, SpecError, closest
 
+
 def matches(pattern: str, name: str) -> bool:
     """True when node ``name`` is ``pattern`` or matches it as a glob (``*``, ``?``, ``[...]``)."""
     return name == pattern or fnmatch.fnmatchcase(name, pattern)
