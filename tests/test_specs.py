@@ -338,7 +338,7 @@ OVERRIDES = {
     "char_gpt.yaml": ({"vocab": 64, "block": 32, "d_model": 64}, ("N", 32, 64)),
     "numbers_seq2seq.yaml": ({"vocab": 40, "tgt_len": 8, "d": 64}, ("N", 8, 40)),
     # more outputs than pydoc_topics' 8 classes (fewer is refused by netc check: ids 5-7 would not fit)
-    "pydoc_topics_lstm.yaml": ({"classes": 12, "vocab": 1000, "seq_len": 64}, ("N", 12)),
+    "pydoc_topics_lstm.yaml": ({"classes": 12, "vocab": 5000, "seq_len": 64}, ("N", 12)),  # vocab >= vocab_size
     "gan.yaml": ({"latent": 100, "channels": 1, "size": 28, "hidden": 512}, ("N", 1, 28, 28)),
     "digits_cnn_tune.yaml": ({"width": 16, "depth": 3, "dropout": 0.1}, ("N", 10)),
 }
