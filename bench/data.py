@@ -14,8 +14,8 @@ embedded digits upscaled from 8x8 with a little noise, so every image differs. T
 3. one streamed epoch over an .npy array larger than a memory cap (``--cap-mib``): peak memory
    stays under the cap.
 
-    python bench/data.py --quick      # 5,000 / 20,000 images for memory, 20,000 for speed, 2 rounds
-    python bench/data.py              # 20,000 / 80,000 images, 3 rounds
+    python bench/data.py --quick      # 5,000 / 20,000 images for memory, 20,000 for speed, .npy cap 640 MiB
+    python bench/data.py              # 20,000 / 80,000 images, .npy cap 1 GiB
 """
 
 from __future__ import annotations
@@ -184,9 +184,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     mem_n = 5_000 if args.quick else args.images
-    rounds = 2 if args.quick else args.rounds
+    rounds = args.rounds
     cap = 640 if args.quick and args.cap_mib == 1024 else args.cap_mib
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    load = os.getloadavg()[0]
     results: dict = {"images": args.images, "workers": args.workers, "batch": args.batch, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="netc-bench-data-") as tmp:
         tmp_path = Path(tmp)
@@ -244,6 +245,8 @@ def main() -> None:
         results["npy"] = {"array_mib": size / 2**20, "cap_mib": cap, "peak_mib": peak / 2**20}
         print(f"npy: x.npy {size / 2**20:.0f} MiB, cap {cap} MiB, streamed epoch peak PSS {peak / 2**20:.1f} MiB: "
               f"{'PASS' if peak < cap * 2**20 else 'FAIL'}")
+    results["load"] = [load, os.getloadavg()[0]]
+    print(f"load average before {load:.2f}, after {os.getloadavg()[0]:.2f} (1-min) on {os.cpu_count()} CPUs")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
