@@ -4,6 +4,7 @@ on a metric, rotation; and the two Keras translations of the classic MNIST MLP, 
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 import netc
 from netc.compiler.frontend import front_end
-from netc.diagnostics import DataError
+from netc.diagnostics import DataError, SpecError
 from netc.runner.augment import Augment, rotate
 from netc.runner.cli import inputs_of
 from netc.runner.config import AugmentConfig
@@ -135,6 +136,19 @@ def test_nll_with_log_softmax_trains(tmp_path):
                                       f"data: {path}\nloss: nll(balanced=true)\nbatch_size: 32\n"
                                       "optimizer: adam(lr=3e-3)"), tmp_path, epochs=3)
     assert after < 0.6 * before
+
+
+@pytest.mark.parametrize("loss, message", [
+    ("cross_entropy(weight=[1, 2, 1])", "gives 3 class weights but model 't' outputs 10 classes"),
+    ("focal(weight=[1, 1, 1, 1, 1, 1, 1, 1, 1, -1])", "needs non-negative numbers, got -1"),
+    ("nll(weight=[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], balanced=true)", "takes weight or balanced, not both"),
+])
+def test_class_weights_are_checked_by_netc_check(loss, message):
+    """Located at train.loss before any data is read (the loss builder refuses the same at run time)."""
+    with pytest.raises(SpecError, match=re.escape(message)) as e:
+        front_end(spec("Dense(10)" + (" → LogSoftmax" if loss.startswith("nll") else ""),
+                       f"data: x.npz\nloss: {loss}"))
+    assert e.value.diagnostics[0].span.line == 7  # train.loss
 
 
 def test_plateau_watches_a_logged_metric(tmp_path):

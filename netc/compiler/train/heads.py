@@ -33,6 +33,37 @@ def _loss_name(train: TrainConfig) -> str | None:
     return resolve(train.loss, LOSSES, "loss", where="train.loss").name
 
 
+def _class_weights(program: Program, train: TrainConfig) -> list[Diagnostic]:
+    """A loss's ``weight=[...]`` needs one non-negative number per class the model outputs (and no balanced=true)."""
+    from netc.compiler.train.config import train_spans
+    from netc.compiler.train.objectives import CLASS_WEIGHT, LOSSES
+
+    if train.loss is None:
+        return []
+    bound = resolve(train.loss, LOSSES, "loss", where="train.loss")
+    weight = bound.kwargs.get("weight")
+    if weight is None or bound.entry.params.get("weight") is not CLASS_WEIGHT:  # (a plugin's weight is its own)
+        return []
+    span = train_spans(program.source, program.file).get("train.loss")
+    if bound.kwargs.get("balanced"):
+        return [Diagnostic("train", f"train.loss: {bound.name} takes weight or balanced, not both", span,
+                           f"e.g. {bound.name}(balanced=true)")]
+    bad = [w for w in weight if not isinstance(w, int | float) or isinstance(w, bool) or w < 0]
+    if bad:
+        return [Diagnostic("train", f"train.loss: {bound.name}(weight=...) needs non-negative numbers, got {bad[0]!r}",
+                           span, "one weight per class, e.g. weight=[1, 2.5, 1]")]
+    out = []
+    for graph in program.graphs.values():
+        for name in graph.outputs:
+            classes = graph.type_of(name).shape[-1]
+            if isinstance(classes, int) and classes != len(weight):
+                out.append(Diagnostic("train", f"train.loss: {bound.name}(weight=...) gives {len(weight)} class "
+                                               f"weights but model '{graph.name}' outputs {classes} classes", span,
+                                      f"give {classes} weights, one per class id 0..{classes - 1}, or "
+                                      f"balanced=true for weights from the training counts"))
+    return out
+
+
 def check_output_activation(program: Program, train: TrainConfig | None, source: Any = None) -> None:
     """Refuse a model whose last op applies what its loss applies again (Softmax → cross_entropy, Sigmoid → bce).
 
@@ -65,5 +96,6 @@ def check_output_activation(program: Program, train: TrainConfig | None, source:
                          f"so this model would train on it twice (slowly, to a poor loss)", node.span,
                 ("to keep it, use loss: nll; " if node.op == "LogSoftmax" else "")
                 + f"netc eval and predict report probabilities from the logits: remove the {node.op}"))
+    diags += _class_weights(program, train)
     if diags:
         raise SpecError("train", diagnostics=diags, source=source)

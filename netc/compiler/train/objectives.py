@@ -44,21 +44,22 @@ class LossContext:
 
 
 _SMOOTH = Param(0.0, float, "mix this much of the uniform distribution into the targets (0: off)")
-_WEIGHT = Param(None, list, "one weight per class, multiplying that class's terms (default: all 1)", optional=True)
+CLASS_WEIGHT = Param(None, list, "one weight per class, multiplying that class's terms (default: all 1)",
+                     optional=True)  # netc check counts them against the model's classes (heads.py)
 _BALANCED = Param(False, bool, "weight each class by n / (classes * its count in the training split), "
                                "scikit-learn's 'balanced' (instead of weight)")
 
 LOSSES: Table[LossEntry] = Table("netc.losses", "LOSSES", {e.name: e for e in [
     LossEntry("cross_entropy", "softmax cross-entropy on class logits; targets: class ids, one-hot rows or "
                                "probability rows (each summing to 1)",
-              {"label_smoothing": _SMOOTH, "weight": _WEIGHT, "balanced": _BALANCED}, task="classification"),
+              {"label_smoothing": _SMOOTH, "weight": CLASS_WEIGHT, "balanced": _BALANCED}, task="classification"),
     LossEntry("nll", "negative log-likelihood of log-probabilities: the model ends in LogSoftmax; targets as "
                      "for cross_entropy",
-              {"weight": _WEIGHT, "balanced": _BALANCED}, task="classification"),
+              {"weight": CLASS_WEIGHT, "balanced": _BALANCED}, task="classification"),
     LossEntry("focal", "focal loss (Lin et al. 2017) on class logits: each sample's cross-entropy scaled by "
                        "(1 - p_true)^gamma, so that easy samples count less; targets as for cross_entropy; "
                        "averaged over samples",
-              {"gamma": Param(2.0, float, "focusing strength (0: plain cross-entropy)"), "weight": _WEIGHT,
+              {"gamma": Param(2.0, float, "focusing strength (0: plain cross-entropy)"), "weight": CLASS_WEIGHT,
                "balanced": _BALANCED}, task="classification"),
     LossEntry("bce", "binary cross-entropy on logits (targets: 0/1, one output per label)", {},
               task="binary"),
