@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 from netc.diagnostics import EXIT_OK, UsageError
 
@@ -89,17 +91,34 @@ def _torch_export(wrapped, graph, out: Path) -> None:
     from netc.diagnostics import CheckpointError
 
     xs = example_inputs(graph, batch=2)
-    batch = torch.export.Dim("N", min=1)
-    try:
-        program = torch.export.export(wrapped, xs, dynamic_shapes=(tuple({0: batch} for _ in xs),))
-    except Exception as e:  # noqa: BLE001  torch.export refuses some graphs; say which and offer another
-        raise CheckpointError(f"torch.export cannot export this model: {_first_line(e)}",
+    dims: dict[str, Any] = {}
+
+    def dim(name: str):
+        return dims.setdefault(name, torch.export.Dim(name if name.isidentifier() else "N", min=1))
+
+    every = tuple({k: dim(str(d)) for k, d in enumerate(i.type.shape) if not isinstance(d, int)} for i in graph.inputs)
+    batch_only = tuple({0: dim("N" if not isinstance(i.type.shape[0], str) else i.type.shape[0])} for i in graph.inputs)
+    error = None
+    for shapes in [every] if every == batch_only else [every, batch_only]:
+        try:  # every symbolic axis dynamic (batch, sequence length); else the batch axis alone
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's notes on RNN weight attributes and the like
+                program = torch.export.export(wrapped, xs, dynamic_shapes=(shapes,))
+            break
+        except Exception as e:  # noqa: BLE001  torch.export refuses some graphs; say which and offer another
+            error = e
+    else:
+        raise CheckpointError(f"torch.export cannot export this model: {_first_line(error)}",
                               hint="use --format onnx, torchscript or python") from None
+    if shapes is not every:
+        print(f"note: only the batch axis is dynamic; other axes are fixed to the example's "
+              f"({_first_line(error)})", file=sys.stderr)
     from netc.backend.compile_cmd import _quiet
 
     with _quiet():  # torch's archive writer warns about file names and weight groups on stderr
         torch.export.save(program, str(out))
-    print(f"wrote {out}: torch.export program, dynamic batch axis N; load with torch.export.load({str(out)!r})"
+    names = ", ".join(dict.fromkeys(d.__name__ for spec in shapes for d in spec.values()))
+    print(f"wrote {out}: torch.export program, dynamic axes {names}; load with torch.export.load({str(out)!r})"
           ".module()", file=sys.stderr)
     def load_back():
         with _quiet():
