@@ -18,7 +18,7 @@ import netc
 from netc.compiler.frontend import front_end
 from netc.compiler.train import metrics as declared_metrics
 from netc.compiler.train import objectives as declared_losses
-from netc.diagnostics import SpecError
+from netc.diagnostics import SpecError, UsageError
 from netc.runner.cli import inputs_of
 from netc.runner.loop import evaluate, fit, seed_everything
 from netc.runner.objectives import LossContext, build_loss, resolve_loss
@@ -124,5 +124,18 @@ def test_plugin_names_get_hints_and_unknown_names_are_refused(installed, tmp_pat
 def test_without_the_package_the_names_are_unknown(tmp_path, monkeypatch):
     monkeypatch.setattr(declared_losses.LOSSES, "plugins", None)
     with pytest.raises(SpecError, match="unknown loss 'poly1'"):
+        front_end(spec(digits(tmp_path), "loss: poly1"))
+    monkeypatch.setattr(declared_losses.LOSSES, "plugins", None)
+
+
+def test_a_broken_plugin_is_named_not_a_traceback(tmp_path, monkeypatch):
+    (tmp_path / "netc_broken.py").write_text("raise ImportError('needs libfoo')\n")
+    info = tmp_path / "netc_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: netc-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[netc.losses]\nbroken = netc_broken\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(declared_losses.LOSSES, "plugins", None)
+    with pytest.raises(UsageError, match="'netc_broken' \\(netc.losses\\) failed to load: ImportError: needs libfoo"):
         front_end(spec(digits(tmp_path), "loss: poly1"))
     monkeypatch.setattr(declared_losses.LOSSES, "plugins", None)

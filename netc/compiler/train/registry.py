@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from netc.diagnostics import REQUIRED, Span, SpecError, did_you_mean, show
+from netc.diagnostics import REQUIRED, Span, SpecError, UsageError, did_you_mean, show
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,14 @@ class Table(dict[str, E]):
 
             found: dict[str, E] = {}
             for ep in entry_points(group=self.group):
-                obj = ep.load()
-                for entry in getattr(obj() if callable(obj) else obj, self.attr, []):
+                try:
+                    obj = ep.load()
+                    entries = list(getattr(obj() if callable(obj) else obj, self.attr, []))
+                except Exception as e:  # noqa: BLE001 - a broken installed package: say which, not a traceback
+                    raise UsageError(f"the installed plugin {ep.value!r} ({self.group}) failed to load: "
+                                     f"{type(e).__name__}: {e}",
+                                     hint="fix or uninstall that package (pip uninstall ...)") from None
+                for entry in entries:
                     name = getattr(entry, "name", None)
                     if not isinstance(name, str) or dict.__contains__(self, name) or name in found:
                         raise ValueError(f"plugin {ep.value!r} of {self.group}: entry {name!r} is declared twice "
