@@ -9,13 +9,15 @@ causal=false reads the answer (so the test can fail).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 import netc  # noqa: E402
 from netc.backend.weights import optimize_module  # noqa: E402
-from netc.compiler.check import check_text  # noqa: E402
+from netc.compiler.check import check_file, check_text  # noqa: E402
 from netc.compiler.registry import REGISTRY  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -221,6 +223,50 @@ def test_decoder_equals_its_primitives():
     _copy_decoder_weights(a, b)
     src, tgt = _tokens(3, 9, seed=1), _tokens(3, 6, seed=2)
     src[1, 5:] = 0  # padded source: both leave it out of the cross-attention
+    with torch.no_grad():
+        assert torch.allclose(a(src, tgt), b(src, tgt), atol=1e-5)
+        assert torch.allclose(optimize_module(a, 2)(src, tgt), optimize_module(b, 2)(src, tgt), atol=1e-5)
+
+
+SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+SMALL = {"src_vocab": 30, "tgt_vocab": 29, "src_len": 9, "tgt_len": 7, "d_model": 16, "heads": 2, "ff": 32}
+
+# torch's layer parts → the primitives of specs/transformer_seq2seq_primitives.yaml that compute the same
+STACKS = {
+    "memory_transformerencoder": ("memory_encoderlayer", {
+        "self_attn": "attention_multiheadattention", "norm1": "mixed_layernorm",
+        "linear1": "feedforward_feedforward_dense", "linear2": "feedforward_feedforward_dense_1",
+        "norm2": "out_layernorm"}),
+    "out_transformerdecoder": ("out_decoderlayer", {
+        "self_attn": "attention_multiheadattention", "norm1": "mixed_layernorm",
+        "multihead_attn": "cross_multiheadattention", "norm2": "read_layernorm",
+        "linear1": "feedforward_feedforward_dense", "linear2": "feedforward_feedforward_dense_1",
+        "norm3": "out_layernorm"}),
+}
+
+
+def _primitive_key(key: str) -> str:
+    """``out_transformerdecoder.layers.1.norm3.weight`` → ``out_decoderlayer_1_out_layernorm.weight``."""
+    stack, rest = key.split(".", 1)
+    if stack not in STACKS:
+        return key  # embeddings and the output layer have the same names
+    block, parts = STACKS[stack]
+    _, layer, part, rest = rest.split(".", 3)
+    return f"{block}{'_' + layer if layer != '0' else ''}_{parts[part]}.{rest}"
+
+
+def test_seq2seq_ops_equal_their_primitives():
+    """specs/transformer_seq2seq.yaml (the ops) and its _primitives twin (blocks, memory passed by name):
+    same parameters and MACs, same outputs with the same weights before and after -O2, source padded."""
+    ops = check_file(SPECS_DIR / "transformer_seq2seq.yaml", params={**SMALL, "layers": 2}).main
+    prim = check_file(SPECS_DIR / "transformer_seq2seq_primitives.yaml", params=SMALL).main
+    assert ops.params == prim.params and ops.macs == prim.macs and ops.output_type == prim.output_type
+    assert {n.op for n in prim.nodes}.isdisjoint({"TransformerEncoder", "TransformerDecoder"})
+    torch.manual_seed(0)
+    a, b = netc.build(ops, train=False), netc.build(prim, train=False)
+    b.load_state_dict({_primitive_key(k): v for k, v in a.state_dict().items()}, strict=True)
+    src, tgt = _tokens(3, 9, seed=1), _tokens(3, 7, seed=2)
+    src[1, 5:] = 0  # padded source: both leave it out of the encoder and of the cross-attention
     with torch.no_grad():
         assert torch.allclose(a(src, tgt), b(src, tgt), atol=1e-5)
         assert torch.allclose(optimize_module(a, 2)(src, tgt), optimize_module(b, 2)(src, tgt), atol=1e-5)

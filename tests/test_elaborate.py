@@ -66,6 +66,34 @@ def test_residual_block_with_repetition_and_spec_params():
     assert g.params == (1 * 16 * 9 + 16) + 32 + 2 * (2 * conv + 2 * 32) + 16 * 3 + 3
 
 
+def test_block_parameter_naming_a_tensor():
+    """A block parameter given a tensor's name reads that tensor inside the block (a decoder's memory)."""
+    g = check("""
+        netc: 1
+        input: {src: [3, 8], tgt: [3, 8]}
+        blocks:
+          Cross(heads, memory):
+            read: MultiHeadAttention(heads, kv=memory)
+            out: Add(in, read, memory)
+        model:
+          enc: src → Dense(8)
+          out: tgt → Cross(2, enc) * 2
+    """).main
+    verify(g)
+    assert [n.inputs[1] for n in g.nodes if n.op == "MultiHeadAttention"] == ["enc_dense", "enc_dense"]
+    assert [n.inputs[2] for n in g.nodes if n.op == "Add"] == ["enc_dense", "enc_dense"]  # merges read it too
+    with pytest.raises(SpecError, match="expects an integer"):  # as a value it is still a word
+        check("""
+            netc: 1
+            input: {src: [5, 8], tgt: [3, 8]}
+            blocks:
+              Wide(memory): Dense(memory)
+            model:
+              enc: src → Dense(8)
+              out: tgt → Wide(enc)
+        """)
+
+
 def test_named_graph_with_two_inputs_and_concat():
     g = check("""
         netc: 1

@@ -335,6 +335,8 @@ OVERRIDES = {
     "transformer_primitives.yaml": ({"classes": 5, "vocab": 500, "seq_len": 64, "d_model": 64}, ("N", 5)),
     "transformer_seq2seq.yaml": ({"src_vocab": 50, "tgt_vocab": 40, "tgt_len": 12, "d_model": 32, "layers": 1},
                                  ("N", 12, 40)),
+    "transformer_seq2seq_primitives.yaml": ({"src_vocab": 50, "tgt_vocab": 40, "tgt_len": 12, "d_model": 32},
+                                            ("N", 12, 40)),
     "char_gpt.yaml": ({"vocab": 64, "block": 32, "d_model": 64}, ("N", 32, 64)),
     "numbers_seq2seq.yaml": ({"vocab": 40, "tgt_len": 8, "d": 64}, ("N", 8, 40)),
     # more outputs than pydoc_topics' 8 classes (fewer is refused by netc check: ids 5-7 would not fit)

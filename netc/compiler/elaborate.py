@@ -340,6 +340,16 @@ class Elaborator:
         inst = self.fresh(scope.prefix, entry, c.name, False)
         inner = _Scope(bspec, inst + "_", {**bspec.params, **params}, b.entries, lambda: cur)
         inner.env["in"] = cur
+        # a parameter given the name of one of the caller's tensors names that tensor inside the block as well
+        # (a decoder layer's memory: `DecoderLayer(d, heads, memory)` then `MultiHeadAttention(heads, kv=memory)`)
+        given = [*zip(b.params, c.args), *((p, kw.value) for kw in c.kwargs for p in b.params if p.name == kw.name)]
+        for p, e in given:
+            if isinstance(e, ast.Word) and (e.name in scope.env or  # the caller's tensors, its tensor parameters too
+                                            e.name not in scope.params and scope.index_of(e.name) is not None):
+                t = self.lookup(scope, e.name, e.span)
+                if t is None:
+                    return None
+                inner.env[p.name] = t
         self.block_stack.append(b.name)
         self.call_stack.append((c.name + ("(" + ", ".join(map(show, params.values())) + ")" if params else ""),
                                 c.span))
@@ -386,6 +396,8 @@ class Elaborator:
         if isinstance(e, ast.Num | ast.Str):
             return e.value
         if isinstance(e, ast.Word):
+            if kind == "ref" and e.name in scope.env:
+                return e.name  # a tensor, also a block parameter given one (kv=memory)
             if e.name in scope.params:
                 return scope.params[e.name]
             if kind == "ref":
