@@ -298,6 +298,10 @@ class TrainConfig:
         if source is not None and not SOURCES[source].needs_path and self.data.path:
             fail("data.path", f"source '{source}' is embedded and takes no path",
                  f"remove path, or set source to one of {one_of(k for k, s in SOURCES.items() if s.needs_path)}")
+        named = source or (infer_source(self.data.path) if self.data.path else "digits")
+        if self.data.stream and named in SOURCES and not SOURCES[named].streams:
+            fail("data.stream", f"the {named} source is read into memory, it cannot stream",
+                 f"sources that stream: {one_of(k for k, s in SOURCES.items() if s.streams)}; or remove stream")
         if self.data.label is not None and self.data.labels is not None:
             fail("data.labels", "give label (one target column) or labels (several), not both",
                  "remove one of them")
