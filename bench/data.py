@@ -167,7 +167,7 @@ def peak_pss(cmd: list[str], env: dict[str, str]) -> tuple[int, subprocess.Compl
 def netc_epoch(spec: Path, run: Path, env: dict[str, str]) -> float:
     """One streamed ``netc train`` epoch in a fresh process: its seconds from metrics.jsonl."""
     r = subprocess.run([sys.executable, "-m", "netc", "train", str(spec), "--out", str(run), "--force"],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, env=env, check=False)
     if r.returncode:
         raise SystemExit(r.stderr)
     return json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["seconds"]

@@ -293,7 +293,7 @@ def tar(cfg: DataConfig, inputs: Inputs) -> TarReader:
                 for m in t:
                     if not m.isfile():
                         continue
-                    key, dot, ext = m.name.partition(".")
+                    key, _, ext = m.name.partition(".")
                     ext = "." + ext.lower()
                     if ext == ".cls":
                         f = t.extractfile(m)
