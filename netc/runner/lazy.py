@@ -40,7 +40,6 @@ class Reader:
     y: np.ndarray  # targets of every sample (class ids or values), in row order
     shapes: list[tuple[int, ...]]  # per model input: one sample's shape as read (before fitting the declared one)
     origin: str  # for messages
-    disk_bytes: int = 0  # bytes on disk (for the size note)
     class_names: list[str] | None = None
 
     def __len__(self) -> int:
@@ -93,17 +92,24 @@ def decode_image(stream: Any, where: str, shape: tuple[int, int, int], max_pixel
 
 @dataclass
 class FolderReader(Reader):
-    """``path/<class>/*.png``: file names listed, images decoded when read."""
+    """``path/<class>/*.png``: file names listed, images decoded when read.
 
-    files: list[str] = field(default_factory=list)
+    The names are one fixed-width bytes array, not a list of str: a few bytes per image, and a
+    forked worker reading them touches no reference counts (which would copy the pages).
+    """
+
+    root: str = ""
+    names: np.ndarray = field(default_factory=lambda: np.empty(0, "S1"))  # file name inside its class folder
     shape: tuple[int, int, int] = (1, 1, 1)
     max_bytes: int = datafiles.DEFAULT_MAX_BYTES
     max_pixels: int = datafiles.DEFAULT_MAX_PIXELS
 
     def read(self, rows: np.ndarray) -> list[np.ndarray]:
         out = np.empty((len(rows), *self.shape), dtype=np.uint8)
+        classes = self.class_names or []
         for i, r in enumerate(rows):
-            f = self.files[int(r)]
+            r = int(r)
+            f = os.path.join(self.root, classes[int(self.y[r])], os.fsdecode(self.names[r]))
             with datafiles.open_binary(f, self.max_bytes, "image") as stream:
                 out[i] = decode_image(stream, f, self.shape, self.max_pixels)
         return [out]
@@ -119,20 +125,17 @@ def folder(cfg: DataConfig, inputs: Inputs) -> FolderReader:
     if not classes:
         raise DataError(f"{p}: no class subfolders found", hint="layout: path/cat/*.png, path/dog/*.png")
     shape = image_shape(inputs, "image folders")
-    files, ys, size = [], [], 0
+    names, ys = [], []
     for ci, c in enumerate(classes):
-        with os.scandir(p / c) as entries:
-            found = sorted((e.name, e) for e in entries if os.path.splitext(e.name)[1].lower() in IMAGE_EXT)
-        for name, e in found:
-            files.append(str(p / c / name))
-            ys.append(ci)
-            size += e.stat().st_size
-    if not files:
+        found = np.array(sorted(os.fsencode(n) for n in os.listdir(p / c)
+                                if os.path.splitext(n)[1].lower() in IMAGE_EXT), dtype=bytes)
+        names.append(found)
+        ys.append(np.full(len(found), ci, dtype=np.int64))
+    if not sum(len(n) for n in names):
         raise DataError(f"{p}: no images found in {', '.join(classes)}",
                         hint=f"supported extensions: {', '.join(IMAGE_EXT)}")
-    return FolderReader(y=np.array(ys, dtype=np.int64), shapes=[shape], origin=str(p), disk_bytes=size,
-                        class_names=classes, files=files, shape=shape, max_bytes=cfg.max_bytes,
-                        max_pixels=cfg.max_pixels)
+    return FolderReader(y=np.concatenate(ys), shapes=[shape], origin=str(p), class_names=classes, root=str(p),
+                        names=np.concatenate(names), shape=shape, max_bytes=cfg.max_bytes, max_pixels=cfg.max_pixels)
 
 
 # ---------------------------------------------------------------- .npy directories
@@ -212,7 +215,7 @@ def npy(cfg: DataConfig, inputs: Inputs) -> NpyReader:
     if math.prod(yshape) * ydtype.itemsize > cfg.max_bytes:
         raise datafiles.too_large(ypath, "targets file", cfg.max_bytes)
     y = np.load(ypath, allow_pickle=False)
-    files, offsets, dtypes, shapes, size = [], [], [], [], ypath.stat().st_size
+    files, offsets, dtypes, shapes = [], [], [], []
     for nm in names:
         f = p / f"{nm}.npy"
         shape, dtype, offset = _npy_header(f)
@@ -223,8 +226,7 @@ def npy(cfg: DataConfig, inputs: Inputs) -> NpyReader:
         offsets.append(offset)
         dtypes.append(dtype.str)
         shapes.append(shape[1:])
-        size += f.stat().st_size
-    return NpyReader(y=y, shapes=shapes, origin=str(p), disk_bytes=size, files=files, offsets=offsets,
+    return NpyReader(y=y, shapes=shapes, origin=str(p), files=files, offsets=offsets,
                      dtypes=dtypes)
 
 
@@ -236,7 +238,7 @@ class TarReader(Reader):
 
     shards: list[str] = field(default_factory=list)
     where: np.ndarray = field(default_factory=lambda: np.empty((0, 3), np.int64))  # (shard index, offset, size)
-    kinds: list[str] = field(default_factory=list)  # per sample: the member's extension
+    kinds: np.ndarray = field(default_factory=lambda: np.empty(0, "S1"))  # per sample: the member's extension
     shape: tuple[int, int, int] = (1, 1, 1)
     max_pixels: int = datafiles.DEFAULT_MAX_PIXELS
 
@@ -255,7 +257,7 @@ class TarReader(Reader):
                 if len(data) != size:
                     raise DataError(f"{self.shards[shard]}: truncated shard (a member ends after the file)",
                                     hint="copy or write the shard again")
-                out[i] = _tar_sample(data, self.kinds[int(r)], name, self.shape, self.max_pixels)
+                out[i] = _tar_sample(data, self.kinds[int(r)].decode(), name, self.shape, self.max_pixels)
         finally:
             for f in files.values():
                 f.close()
@@ -283,10 +285,9 @@ def tar(cfg: DataConfig, inputs: Inputs) -> TarReader:
         raise DataError(f"{p}: no .tar shards found", hint="write WebDataset shards: <key>.png and <key>.cls "
                                                           "per sample, e.g. with webdataset.ShardWriter")
     shape = image_shape(inputs, "tar shards")
-    where, kinds, ys, size = [], [], [], 0
+    where, kinds, ys = [], [], []
     for si, shard in enumerate(shards):
         datafiles.regular(shard, "tar shard")
-        size += os.path.getsize(shard)
         samples: dict[str, dict[str, Any]] = {}
         try:
             with tarfile.open(shard, "r:") as t:  # headers only: member data are skipped, never extracted
@@ -319,11 +320,11 @@ def tar(cfg: DataConfig, inputs: Inputs) -> TarReader:
                 raise DataError(f"{shard}: sample '{key}' has class {s['cls']!r}, not an integer id",
                                 hint="write the class id as text, e.g. b'3'") from None
             where.append((si, offset, n))
-            kinds.append(ext)
+            kinds.append(ext.encode())
     if not where:
         raise DataError(f"{p}: the shards hold no samples", hint="each sample needs <key>.png and <key>.cls")
-    return TarReader(y=np.array(ys, dtype=np.int64), shapes=[shape], origin=str(p), disk_bytes=size,
-                     shards=shards, where=np.array(where, dtype=np.int64), kinds=kinds, shape=shape,
+    return TarReader(y=np.array(ys, dtype=np.int64), shapes=[shape], origin=str(p),
+                     shards=shards, where=np.array(where, dtype=np.int64), kinds=np.array(kinds, dtype=bytes), shape=shape,
                      max_pixels=cfg.max_pixels)
 
 

@@ -425,8 +425,8 @@ def _csv_lazy(cfg: DataConfig, inputs: Inputs) -> CsvReader | None:
     if not labels:
         raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
     offsets.append(at)
-    return CsvReader(y=_csv_targets(p, labels, targets, cfg), shapes=[(len(fi),)], origin=str(p), disk_bytes=size,
-                     path=str(p), offsets=np.array(offsets, dtype=np.int64), header=header, columns=fi)
+    return CsvReader(y=_csv_targets(p, labels, targets, cfg), shapes=[(len(fi),)], origin=str(p), path=str(p),
+                     offsets=np.array(offsets, dtype=np.int64), header=header, columns=fi)
 
 
 # ---------------------------------------------------------------- folders, .npy directories, tar shards
