@@ -49,7 +49,7 @@ def test_dry_run_covers_every_step_and_example(dry_run):
     inference = [r for r in rows if r["step"] == "inference"]
     assert len(inference) == 4  # ResNet-18 and GoogLeNet at batch 1 and 4
     for r in inference:
-        assert set(r["data"]["max_rel_err"]) == {"unoptimised", "netc -O2", "torch.compile"}
+        assert set(r["data"]["max_rel_err"]) == {"unoptimised", "netc -O2", "netc -O2 (tuned)", "torch.compile"}
         assert max(r["data"]["max_rel_err"].values()) <= 1e-4
 
 

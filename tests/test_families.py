@@ -25,8 +25,9 @@ NO_DATA = {"mnist_mlp", "cifar10_cnn"}  # architecture-only examples (no train: 
 SERIES = {"sunspots_lstm"}
 GAN = {"digits_gan"}
 MULTI_INPUT = {"multi_input"}
+TRANSFER = {"digits_finetune"}  # starts from digits_pretrain's run: test_transfer_examples_train_in_order
 TEXT = {"char_gpt": "perplexity", "numbers_seq2seq": "exact_match"}  # language model, seq2seq: their own metrics
-SUPERVISED = sorted(p.stem for p in EXAMPLES if p.stem not in NO_DATA | SERIES | GAN | MULTI_INPUT | set(TEXT))
+SUPERVISED = sorted(p.stem for p in EXAMPLES if p.stem not in NO_DATA | SERIES | GAN | MULTI_INPUT | TRANSFER | set(TEXT))
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -64,6 +65,17 @@ def test_example_trains_one_epoch(name, tmp_path, capsys):
     assert 0 <= results["test"]["accuracy"] <= 1
     assert re.search(r"^test\s.*accuracy \d", out, re.MULTILINE)  # the closing test line
     assert (run / "best").is_dir() and (run / "last").is_dir()
+
+
+def test_transfer_examples_train_in_order(tmp_path, capsys):
+    """digits_finetune starts from a digits_pretrain run (README: Transfer learning), here one epoch each."""
+    pre = tmp_path / "digits_pretrain"
+    assert main(["train", str(ROOT / "examples" / "digits_pretrain.yaml"), "--out", str(pre), *QUICK]) == 0
+    fine = tmp_path / "digits_finetune"
+    assert main(["train", str(ROOT / "examples" / "digits_finetune.yaml"), "--out", str(fine), *QUICK,
+                 "--set", f"train.init_from.path={pre}"]) == 0
+    assert "fresh: head" in capsys.readouterr().err
+    assert 0 <= json.loads((fine / "results.json").read_text())["test"]["accuracy"] <= 1
 
 
 @pytest.mark.xfail(strict=True, reason="multi_input declares two inputs (image, features) but its data, "

@@ -185,7 +185,7 @@ def test_completion_ops_after_arrow_and_args_inside_call(lsp):
     labels = {i["label"] for i in items}
     assert {"Conv2D", "Dense", "MaxPool", "ReLU", "Unit"} <= labels
     dense = next(i for i in items if i["label"] == "Dense")
-    assert dense["detail"] == "Dense(units, bias=true)" and "Fully connected" in dense["documentation"]["value"]
+    assert dense["detail"] == "Dense(units, bias=true, init=none)" and "Fully connected" in dense["documentation"]["value"]
 
     line = "model: Conv2D(8, 3, "
     lsp.change(uri, 2, [{"range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 99}},

@@ -20,7 +20,7 @@ from netc.runner.options import TRAIN_OPTIONS, worker_argv
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 2**30
 AVAILABLE_MEMORY = resources.available_memory  # before the fixture replaces it
-TRAIN = "train:\n  data: digits\n  batch_size: 32\n"
+TRAIN = "train:\n  data: {source: npz, path: d.npz}\n  batch_size: 32\n"
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +84,7 @@ def test_conv_producing_4_3_gb_per_sample():
     model = "Conv2D(64, 3, padding=same) → GlobalAvgPool → Dense(10)"
     est = estimate(check_text(spec(model, "[3, 4096, 4096]")))
     assert est.parts["activations"] >= 64 * 4096 * 4096 * 4  # 4.3 GB alive at batch 1
-    msg = refusal(spec(model, "[3, 4096, 4096]", "train:\n  data: digits\n  batch_size: 8\n  eval_batch_size: 8\n"))
+    msg = refusal(spec(model, "[3, 4096, 4096]", "train:\n  data: {source: npz, path: d.npz}\n  batch_size: 8\n  eval_batch_size: 8\n"))
     assert "to train at batch 8" in msg and "Conv2D(64, 3, padding=same)" in msg
     assert "train.batch_size" in msg  # the batch makes it big: the hint says which setting
     msg = refusal(spec(model, "[3, 4096, 4096]"), limits=Limits(max_memory=4 * 10**9))
@@ -100,7 +100,7 @@ def test_evaluation_batch_is_counted_when_it_is_the_peak():
 def test_training_adds_gradients_and_the_optimizers_state():
     for opt, copies in [("adam", 2), ("adamw(amsgrad=true)", 3), ("sgd", 0), ("sgd(momentum=0.9)", 1),
                         ("rmsprop(centered=true)", 2)]:
-        est = front_end(spec("Dense(100)", "[100]", f"train:\n  data: digits\n  optimizer: {opt}\n"),
+        est = front_end(spec("Dense(100)", "[100]", f"train:\n  data: {{source: npz, path: d.npz}}\n  optimizer: {opt}\n"),
                         "s.yaml").resources
         name = opt.partition("(")[0]
         assert est.parts["gradients"] == est.parts["parameters"] == 10_100 * 4

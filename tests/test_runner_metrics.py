@@ -54,8 +54,102 @@ SK_REGRESSION = {
 }
 
 
+def _log_softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+class _Table(torch.nn.Module):
+    """A bigram table as a model: logits of the next token = a row per current token (fixed, seeded)."""
+
+    def __init__(self, vocab=7, seed=0):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(seed)))
+
+    def forward(self, ids, tgt=None):  # seq2seq: the target prefix alone picks the logits
+        return self.logits[ids if tgt is None else tgt]
+
+
+def _language_case(chars_per_token=1.7):
+    """lm_stats over random blocks against the same numbers counted in numpy float64."""
+    from contextlib import nullcontext
+
+    from netc.runner.language import lm_record, lm_stats
+
+    model, vocab = _Table(), 7
+    blocks = torch.randint(0, vocab, (9, 13), generator=torch.Generator().manual_seed(1))
+    got = lm_record(lm_stats(model, blocks, 4, nullcontext()), chars_per_token,
+                    ["perplexity", "bits_per_char", "next_token_accuracy"])
+    z = model.logits.detach().double().numpy()[blocks[:, :-1].numpy()]
+    y = blocks[:, 1:].numpy()
+    nll = -np.take_along_axis(_log_softmax(z), y[..., None], -1).mean()
+    want = {"perplexity": np.exp(nll), "bits_per_char": nll / np.log(2) / chars_per_token,
+            "next_token_accuracy": (z.argmax(-1) == y).mean()}
+    return got, want, nll
+
+
+def _seq2seq_case():
+    """pair_stats with padded targets against numpy: pads are not tokens; an exact match is a whole target."""
+    from contextlib import nullcontext
+
+    from netc.runner.seq2seq import PAD, pair_stats
+    from netc.runner.metrics import METRICS as M
+
+    model = _Table(vocab=6, seed=3)
+    tgt = torch.randint(1, 6, (5, 8), generator=torch.Generator().manual_seed(2))
+    tgt[1, 5:] = PAD
+    tgt[3, 3:] = PAD
+    src = torch.zeros(5, 4, dtype=torch.long)
+    s = pair_stats(model, src, tgt, 2, nullcontext(), decode=False)
+    z = model.logits.detach().double().numpy()[tgt[:, :-1].numpy()]
+    y = tgt[:, 1:].numpy()
+    keep = y != PAD
+    want = {"token_accuracy": (z.argmax(-1) == y)[keep].mean()}
+    return {n: M[n].fn(s) for n in want}, want
+
+
+LANGUAGE = {  # language and sequence-to-sequence metrics, each against a numpy count
+    "perplexity": lambda: _language_case(),
+    "bits_per_char": lambda: _language_case(),
+    "next_token_accuracy": lambda: _language_case(),
+    "token_accuracy": lambda: _seq2seq_case(),
+    "exact_match": None,  # test_exact_match_counts_whole_targets
+}
+
+
 def test_every_metric_is_compared():
-    assert set(SK_CLASSIFICATION) | set(SK_REGRESSION) == set(METRICS)
+    assert set(SK_CLASSIFICATION) | set(SK_REGRESSION) | set(LANGUAGE) == set(METRICS)
+
+
+@pytest.mark.parametrize("name", [n for n, f in LANGUAGE.items() if f is not None])
+def test_language_metric_matches_numpy(name):
+    got, want = LANGUAGE[name]()[:2]
+    assert got[name] == pytest.approx(want[name], rel=1e-6)  # float32 logits
+
+
+def test_language_loss_is_the_mean_token_cross_entropy():
+    got, _, nll = _language_case()
+    assert got["loss"] == pytest.approx(nll, rel=1e-6)
+
+
+def test_exact_match_counts_whole_targets():
+    """Greedy decoding of a model that always says token 2 matches exactly the targets [2, 2, ..., EOS]."""
+    from contextlib import nullcontext
+
+    from netc.runner.seq2seq import BOS, EOS, PAD, pair_stats
+
+    class Says2(torch.nn.Module):
+        def forward(self, src, tgt):
+            out = torch.full((*tgt.shape, 6), -9.0)
+            out[..., 2] = 0.0
+            n = tgt.shape[1]
+            if n > 2:  # after two 2s, end the sequence
+                out[:, 2:, EOS] = 1.0
+            return out
+
+    tgt = torch.tensor([[BOS, 2, 2, EOS, PAD], [BOS, 2, 3, EOS, PAD], [BOS, 2, 2, EOS, PAD]])
+    s = pair_stats(Says2(), torch.zeros(3, 2, dtype=torch.long), tgt, 2, nullcontext())
+    assert METRICS["exact_match"].fn(s) == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize("name", list(SK_CLASSIFICATION))
@@ -121,7 +215,9 @@ def test_report_per_class_matches_sklearn():
 def test_modes():
     assert {n: mode_of(n) for n in METRICS} == {
         "accuracy": "max", "precision": "max", "recall": "max", "f1": "max", "auc_roc": "max",
-        "mse": "min", "mae": "min", "rmse": "min", "r2": "max"}
+        "mse": "min", "mae": "min", "rmse": "min", "r2": "max",
+        "perplexity": "min", "bits_per_char": "min", "next_token_accuracy": "max", "token_accuracy": "max",
+        "exact_match": "max"}
     assert mode_of("loss") == "min"
 
 

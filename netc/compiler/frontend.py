@@ -66,7 +66,7 @@ def front_end(text: str | bytes, file: str = "<string>", *, params: dict[str, ob
     train = train_config(program, root=spec.root) if program.train is not None else None
     check_output_activation(program, train, program.source)  # Softmax → cross_entropy and its kin
     check_targets(program, train, spec.root)  # a loss that cannot fit the output, or the embedded data's targets
-    check_gan(program, train)  # the generator makes what the discriminator takes
+    check_gan(program, train, spec.root)  # the generator makes what the discriminator takes
     check_causal(program, train, program.source)  # a next-token objective over non-causal attention
     check_block(program, train, program.source)  # language modelling: block = input length <= positions
     check_vocab_size(program, train, program.source)  # a bpe/word vocabulary inside the Embedding

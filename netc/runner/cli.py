@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netc.compiler.train.config import train_config, train_spans
-from netc.diagnostics import EXIT_OK, UsageError
+from netc.diagnostics import EXIT_OK, DataError, UsageError
 
 if TYPE_CHECKING:
     from netc.compiler.frontend import Checked
@@ -172,12 +173,28 @@ def run_train(args: argparse.Namespace) -> int:
 
         dist.from_main(lock)
         resume = dist.from_main(lambda: _prepare_run_dir(args, run_dir))
-        code = _train(program, graph, cfg, dist, run_dir, resume,
-                      lambda: _write_run_files(args, program, graph, run_dir))
+        try:
+            code = _train(program, graph, cfg, dist, run_dir, resume,
+                          lambda: _write_run_files(args, program, graph, run_dir))
+        except DataError as e:
+            raise located_in_spec(e, program) from None
     if dist.main:
         print(_next_steps(str(args.file), run_dir, cfg.epochs, is_gan(program.graphs), _text_kind(cfg)),
               file=sys.stderr)
     return code
+
+
+def located_in_spec(e: DataError, program: Any) -> DataError:
+    """A data error found while training, located at the spec's ``train.data`` (the data it is about)."""
+    if any(d.span is not None for d in e.diagnostics):
+        return e
+    spans = train_spans(program.source, program.file)
+    span = spans.get("train.data") or spans.get("train")
+    if span is None:
+        return e
+    e.diagnostics = [dataclasses.replace(e.diagnostics[0], span=span), *e.diagnostics[1:]]
+    e.source = program.source
+    return e
 
 
 def _text_kind(cfg) -> str | None:
