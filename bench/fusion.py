@@ -43,8 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's differential helpers
 
-import netc
 from equivalence import randomize_batchnorm
+
+import netc
 from netc.backend.build import example_inputs
 from netc.backend.weights import optimize_module
 from netc.compiler.passes import PIPELINE

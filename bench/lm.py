@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from runner_overhead import EpochClock, TTYSink, spread  # noqa: E402
+
 import netc  # noqa: E402
 from netc.compiler.check import check_file  # noqa: E402
 from netc.runner.cli import inputs_of  # noqa: E402
@@ -48,7 +50,6 @@ from netc.runner.config import TrainConfig  # noqa: E402
 from netc.runner.engine import train  # noqa: E402
 from netc.runner.language import Language  # noqa: E402
 from netc.runner.text import language_data  # noqa: E402
-from runner_overhead import EpochClock, TTYSink, spread  # noqa: E402
 
 RATIO_BAR = 1.05  # epoch time netc / hand (tokens/s netc >= 0.95 x hand)
 SPEC = ROOT / "examples" / "char_gpt.yaml"

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's LSP client
 
 from lsp_client import LspClient  # noqa: E402
+
 from netc.lsp.positions import TextIndex, units  # noqa: E402
 
 BAR_MS = 50.0

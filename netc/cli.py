@@ -16,7 +16,6 @@ from typing import Any
 from netc.diagnostics import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
-    EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
     Diagnostic,
@@ -128,7 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", default=None, help="write to a file instead of stdout (required for png)")
     _param_flag(g)
 
-    from netc.runner.options import TRAIN_OPTIONS, argparse_kwargs  # one table: this parser and the DDP launcher
+    from netc.runner.options import (  # one table: this parser and the DDP launcher
+        TRAIN_OPTIONS,
+        argparse_kwargs,
+    )
 
     t = sub.add_parser("train", help="train a spec on its data")
     for o in TRAIN_OPTIONS:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, ROOT, SPECS, UPDATE_GOLDEN
+from equivalence import assert_equivalent, unoptimised
 
+from netc.backend.weights import optimize_module
 from netc.compiler.check import check_file, check_text
 from netc.compiler.ir import Graph
-from equivalence import assert_equivalent, unoptimised
-from netc.backend.weights import optimize_module
 from netc.compiler.passes import PASSES
 
 GOLDEN = ROOT / "tests" / "golden" / "passes"

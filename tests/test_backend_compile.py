@@ -13,8 +13,8 @@ from conftest import ROOT
 
 import netc
 from netc.backend import emit
-from netc.compiler.passes import run_pipeline
 from netc.cli import main
+from netc.compiler.passes import run_pipeline
 
 CIFAR = ROOT / "examples" / "cifar10_cnn.yaml"
 MNIST = ROOT / "examples" / "mnist_mlp.yaml"

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from netc.cli import main
 
 MLP = str(ROOT / "examples" / "mnist_mlp.yaml")

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from netc.compiler import diagram as dg
 from netc.compiler.check import check_file
 from netc.diagnostics import UsageError

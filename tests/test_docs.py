@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import ROOT
+
 from netc.compiler.check import check_text
 
 DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md", ROOT / "docs" / "tuning.md", ROOT / "docs" / "training.md",

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import EXAMPLES, ROOT, SPECS
+
 from netc.compiler.check import check_file
 from netc.diagnostics import SpecError
 from netc.dsl.schema import SCHEMA_PATH

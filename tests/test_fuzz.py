@@ -8,11 +8,10 @@ from __future__ import annotations
 import sys
 
 import pytest
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
-
-from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 import fuzz  # noqa: E402

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, UPDATE_GOLDEN
+
 from netc.compiler.check import check_file
 from netc.diagnostics import SpecError
 

@@ -15,8 +15,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import EXAMPLES, ROOT
+
 from netc.diagnostics import EXTRAS
 
 CORE = {"yaml": "pyyaml", "lark": "lark", "jsonschema": "jsonschema"}  # module -> distribution

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, ROOT, SPECS
+
 from netc.compiler.check import check_text
 from netc.diagnostics import SpecError
 from netc.lsp.analysis import analyze

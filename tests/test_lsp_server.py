@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 from lsp_client import LspClient
+
 from netc.lsp.positions import TextIndex, units
 
 RESNET = ROOT / "examples" / "digits_resnet.yaml"

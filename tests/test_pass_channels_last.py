@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from equivalence import unoptimised
 from pass_support import (
     CASES,
     IDS,
@@ -13,7 +14,6 @@ from pass_support import (
     unchanged_in_training,
 )
 
-from equivalence import unoptimised
 from netc.backend.weights import optimize_module
 from netc.compiler.passes.channels_last import channels_last, channels_last_tensors
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from equivalence import assert_equivalent, unoptimised
 from pass_support import (
     CASES,
     IDS,
@@ -15,7 +16,6 @@ from pass_support import (
     unchanged_in_training,
 )
 
-from equivalence import assert_equivalent, unoptimised
 from netc.backend.weights import optimize_module
 from netc.compiler.passes.fold_batchnorm import fold_batchnorm
 

@@ -14,6 +14,7 @@ from equivalence import assert_equivalent, unoptimised
 from pass_support import CASES, IDS, eval_graph
 
 import netc
+from netc.backend.weights import optimize_module
 from netc.compiler import passes
 from netc.compiler.ir import Node
 from netc.compiler.passes import (
@@ -25,7 +26,6 @@ from netc.compiler.passes import (
     pipeline_names,
     run_pipeline,
 )
-from netc.backend.weights import optimize_module
 from netc.diagnostics import UsageError
 
 CNN = "input: [3, 8, 8]\nmodel: Conv2D(4, 3) → BatchNorm → ReLU → Dropout(0.1) → Flatten → Dense(2)"

@@ -92,8 +92,8 @@ def _seq2seq_case():
     """pair_stats with padded targets against numpy: pads are not tokens; an exact match is a whole target."""
     from contextlib import nullcontext
 
-    from netc.runner.seq2seq import PAD, pair_stats
     from netc.runner.metrics import METRICS as M
+    from netc.runner.seq2seq import PAD, pair_stats
 
     model = _Table(vocab=6, seed=3)
     tgt = torch.randint(1, 6, (5, 8), generator=torch.Generator().manual_seed(2))

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from netc.diagnostics import SpecError
 from netc.runner.objectives import (
     LOSSES,
-    LossContext,
     OPTIMIZERS,
     SCHEDULES,
+    LossContext,
     build_loss,
     build_optimizer,
     build_schedule,

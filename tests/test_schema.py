@@ -6,8 +6,8 @@ import json
 
 import jsonschema
 import pytest
-
 from conftest import EXAMPLES, ROOT, SPECS
+
 from netc.compiler.schema import build_schema, schema_text
 from netc.dsl.schema import SCHEMA_PATH
 from netc.dsl.yamlload import load_yaml, to_python

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, ROOT, SPECS
+
 from netc.cli import main as netc_main
 from netc.compiler.check import check_file
 from netc.diagnostics import SpecError

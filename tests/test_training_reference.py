@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 from conftest import ROOT
+
 from netc.compiler.train import config as cfg
 from netc.compiler.train import reference
 from netc.compiler.train.metrics import METRICS

@@ -18,8 +18,8 @@ from netc.compiler.elaborate import Elaborator
 from netc.compiler.ir import Program
 from netc.compiler.resources import Estimate, Limits, check_resources
 from netc.compiler.space import Space, check_space, read_space
-from netc.compiler.train.config import TrainConfig, train_config, with_overrides
 from netc.compiler.train.causal import check_block, check_causal, check_vocab_size
+from netc.compiler.train.config import TrainConfig, train_config, with_overrides
 from netc.compiler.train.heads import check_output_activation
 from netc.compiler.train.targets import check_gan, check_targets
 from netc.compiler.train.transfer import check_transfer

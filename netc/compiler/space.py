@@ -108,7 +108,11 @@ class Space:
                 if d.is_param:
                     value = spec.params[d.name]
                 elif len(parts) == 3 and parts[1] in CALL_KEYS:
-                    from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
+                    from netc.compiler.train.objectives import (
+                        LOSSES,
+                        OPTIMIZERS,
+                        SCHEDULES,
+                    )
 
                     table = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES}[parts[1]]
                     name, args, kwargs = call_literal(parse_call(cfg[parts[1]]))

@@ -141,7 +141,12 @@ def _build(tree, to_span: OffsetMapper, text: str):
 
 
 def _syntax_error(e, text: str, to_span: OffsetMapper) -> SpecError:
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+    from lark.exceptions import (
+        UnexpectedCharacters,
+        UnexpectedEOF,
+        UnexpectedInput,
+        UnexpectedToken,
+    )
 
     label = None
     if isinstance(e, UnexpectedInput):

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from netc.diagnostics import SpecError, Span, UsageError
+from netc.diagnostics import Span, SpecError, UsageError
 
 MAX_FILE_BYTES = 2_000_000  # a spec describes a model; data lives in separate files
 _CHUNK = 1 << 16

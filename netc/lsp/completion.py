@@ -15,7 +15,14 @@ from netc.compiler.registry import REGISTRY, Arg, OpDef
 from netc.diagnostics import REQUIRED, show
 from netc.dsl.spec import BlockDef
 from netc.dsl.yamlload import YMap, load_yaml
-from netc.lsp.context import CallContext, call_context, chain_slot, in_chain_value, key_path, word_at
+from netc.lsp.context import (
+    CallContext,
+    call_context,
+    chain_slot,
+    in_chain_value,
+    key_path,
+    word_at,
+)
 from netc.lsp.documents import Document
 from netc.lsp.hover import arg_markdown, op_markdown
 from netc.lsp.keys import key_completion

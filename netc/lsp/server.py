@@ -39,8 +39,8 @@ from pygls.protocol.language_server import lsp_method
 
 from netc import __version__
 from netc.dsl.budget import Budget, Cancelled, budget
-from netc.lsp.analysis import Analysis, analyze
 from netc.lsp.actions import code_actions
+from netc.lsp.analysis import Analysis, analyze
 from netc.lsp.completion import TRIGGERS, completion
 from netc.lsp.definition import definition
 from netc.lsp.documents import Document, Documents, is_netc_spec

@@ -82,11 +82,10 @@ def _supervised_graph(program):
 
 def _write_run_files(args: argparse.Namespace, program, graph, run_dir: Path) -> None:
     """The spec and run.json, written once training has started (a failed --resume keeps the run intact)."""
+    from netc.compiler.train.config import source_with_absolute_paths
     from netc.runner import distributed
     from netc.runner.checkpoint import atomic_write
     from netc.runner.rundir import RunDir
-
-    from netc.compiler.train.config import source_with_absolute_paths
 
     rd, job = RunDir(run_dir), distributed.job_id()
     atomic_write(rd.spec, source_with_absolute_paths(program.source, program.file))  # readable from the run alone

@@ -152,7 +152,9 @@ def text_labels(cfg: DataConfig, inputs: Any):
 
 def numbers(cfg: DataConfig, inputs: Any):
     """0..9999 spelt out in English words by num2words, and their digits."""
-    from num2words import num2words  # [train]: a kept library spells the numbers, not netc
+    from num2words import (
+        num2words,  # [train]: a kept library spells the numbers, not netc
+    )
 
     return _raw(x=[num2words(n) for n in range(10_000)], y=[str(n) for n in range(10_000)],
                 origin="numbers (num2words, 0-9999)")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netc.diagnostics import EXIT_INTERRUPTED, EXIT_OK, NetcError, UsageError, show
+from netc.diagnostics import EXIT_INTERRUPTED, EXIT_OK, UsageError, show
 
 if TYPE_CHECKING:
     from netc.compiler.space import Dim
@@ -163,7 +163,6 @@ def run_tune(args: argparse.Namespace) -> int:
 
     passive_omp_wait()  # before torch is imported
     import optuna  # the [tune] extra: a missing one is exit 2 naming it
-
     import torch  # noqa: F401  the [train] extra, asked for before any work
 
     from netc.runner.cli import _checked

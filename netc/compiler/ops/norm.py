@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, fmt_shape, op, numel
+from netc.compiler.opdef import A, Arg, L, Shape, fmt_shape, numel, op
 from netc.diagnostics import ShapeError
 
 

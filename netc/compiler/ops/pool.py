@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from netc.compiler.ops.conv import conv_out
 from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.ops.conv import conv_out
 from netc.diagnostics import ShapeError
 
 

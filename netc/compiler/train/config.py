@@ -18,13 +18,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from netc.diagnostics import Span, SpecError, UsageError, did_you_mean
-from netc.dsl.scalars import typed_scalar
+from netc.compiler.train.initializers import NAMES as INIT_NAMES
 from netc.compiler.train.metrics import DEFAULT_METRICS, METRICS, mode_of
 from netc.compiler.train.objectives import LOSSES, OPTIMIZERS, SCHEDULES
-from netc.compiler.train.registry import PLUGIN_NAME, Table, call_schema, one_of, resolve
-from netc.compiler.train.initializers import NAMES as INIT_NAMES
+from netc.compiler.train.registry import (
+    PLUGIN_NAME,
+    Table,
+    call_schema,
+    one_of,
+    resolve,
+)
 from netc.compiler.train.sources import SOURCES, TOKENIZERS, infer_source
+from netc.diagnostics import Span, SpecError, UsageError, did_you_mean
+from netc.dsl.scalars import typed_scalar
 
 _MISSING = dataclasses.MISSING
 
