@@ -113,3 +113,10 @@ def test_gan_through_the_cli(tmp_path, capsys):
     assert (tmp_path / "s.png").exists()
     assert main(["eval", str(run)]) == 2
     assert "GAN run" in capsys.readouterr().err
+
+
+def test_the_runner_trains_with_every_gan_loss_netc_check_accepts():
+    from netc.compiler.train.targets import GAN_LOSSES
+    from netc.runner.gan import criteria
+
+    assert set(criteria()) == set(GAN_LOSSES)  # one list of GAN losses: the compiler's

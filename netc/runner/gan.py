@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from netc.compiler.train.targets import gan_loss_refusal
 from netc.diagnostics import DataError, SpecError
 from netc.runner.config import TrainConfig
 from netc.runner.data import Dataset, Split, load_data
@@ -39,15 +40,19 @@ def is_gan(model_names) -> bool:
     return set(model_names) == set(GAN_MODELS)
 
 
-def _criterion(name: str):
+def criteria() -> dict:
+    """The torch function of each loss in netc.compiler.train.targets.GAN_LOSSES."""
     import torch.nn.functional as F
 
-    if name == "bce":
-        return F.binary_cross_entropy_with_logits  # non-saturating GAN
-    if name == "mse":
-        return F.mse_loss  # least-squares GAN
-    raise SpecError(f"train.loss: a GAN trains with bce (non-saturating) or mse (least squares), not {name}",
-                    hint="set loss: bce", kind="arg")
+    return {"bce": F.binary_cross_entropy_with_logits, "mse": F.mse_loss}
+
+
+def _criterion(name: str):
+    fns = criteria()
+    if name not in fns:  # netc check refuses it first; --set can still get here
+        message, hint = gan_loss_refusal(name)
+        raise SpecError(f"train.{message}", hint=hint, kind="arg")
+    return fns[name]
 
 
 class GAN(Objective):

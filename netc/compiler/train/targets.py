@@ -24,7 +24,13 @@ from netc.compiler.train.sources import SOURCES
 from netc.diagnostics import Diagnostic, Span, SpecError, show
 
 GAN_MODELS = frozenset({"generator", "discriminator"})
-GAN_LOSSES = ("bce", "mse")  # what netc.runner.gan trains with: non-saturating and least-squares
+GAN_LOSSES = {"bce": "non-saturating", "mse": "least squares"}  # what netc.runner.gan trains with
+
+
+def gan_loss_refusal(loss: str) -> tuple[str, str]:
+    """Message and hint for a loss a GAN does not train with (netc check and the runner alike)."""
+    kinds = " or ".join(f"{name} ({kind})" for name, kind in GAN_LOSSES.items())
+    return f"loss: {loss}: a GAN trains with {kinds}", "set loss: bce, or leave it out (bce is the default)"
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,8 @@ def check_gan(program: Program, train: TrainConfig | None, root: Any = None) -> 
     loss = resolve(train.loss, LOSSES, "loss", where="train.loss").name if train and train.loss else None
     if loss is not None and loss not in GAN_LOSSES:
         span = train_spans(program.source, program.file, root).get("train.loss")
-        diags.append(Diagnostic("train", f"loss: {loss}: a GAN trains with bce (non-saturating) or mse (least "
-                                         f"squares)", span, "set loss: bce, or leave it out (bce is the default)"))
+        message, hint = gan_loss_refusal(loss)
+        diags.append(Diagnostic("train", message, span, hint))
     if g_out is not None and len(disc.inputs) == 1:
         fake, real = g_out.type.shape[1:], disc.inputs[0].type.shape[1:]
         if fake != real and all(isinstance(d, int) for d in (*fake, *real)):
