@@ -150,6 +150,17 @@ def test_tokenizers_round_trip_and_save(tmp_path):
     assert TextTokenizer.load(tmp_path / "tokenizer.json").encode("quick fox") == word.encode("quick fox")
 
 
+def test_a_lowercase_tokenizer_folds_case_and_keeps_doing_so_when_loaded(tmp_path):
+    from netc.runner.text import UNK, TextTokenizer
+
+    texts = ["The Quick brown fox", "the quick Brown FOX"]
+    cased, folded = TextTokenizer.train("word", texts, 100), TextTokenizer.train("word", texts, 100, lowercase=True)
+    assert folded.vocab_size < cased.vocab_size  # The/the, Quick/quick, ... are one word each
+    folded.save(tmp_path / "tokenizer.json")
+    loaded = TextTokenizer.load(tmp_path / "tokenizer.json")
+    assert loaded.encode("THE QUICK FOX") == loaded.encode("the quick fox") and UNK not in loaded.encode("QUICK")
+
+
 def test_labelled_texts_from_csv_split_before_the_tokenizer(tmp_path):
     from netc.runner.text import UNK, classification_data
 

@@ -49,10 +49,10 @@ class TextTokenizer:
         self.tok = tok
 
     @classmethod
-    def train(cls, kind: str, texts: list[str], vocab_size: int) -> TextTokenizer:
+    def train(cls, kind: str, texts: list[str], vocab_size: int, lowercase: bool = False) -> TextTokenizer:
         """Train a ``kind`` tokenizer (char, bpe, word) on ``texts`` (the training split)."""
         tk = _tokenizers()
-        from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
+        from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
 
         if kind == "bpe":
             tok = tk.Tokenizer(models.BPE())
@@ -71,6 +71,8 @@ class TextTokenizer:
                 tok.pre_tokenizer = pre_tokenizers.Whitespace()
             trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS),
                                                 show_progress=False)
+        if lowercase:
+            tok.normalizer = normalizers.Lowercase()  # saved in tokenizer.json: predict lowercases too
         tok.train_from_iterator(texts, trainer)
         return cls(tok)
 
@@ -111,7 +113,7 @@ def tokenizer_for(cfg: TrainConfig, train_texts: list[str], saved: Path | None) 
     """The run's saved tokenizer when there is one (resume, eval), else one trained on ``train_texts``."""
     if saved is not None and saved.is_file():
         return TextTokenizer.load(saved)
-    return TextTokenizer.train(cfg.data.tokenizer, train_texts, cfg.data.vocab_size)
+    return TextTokenizer.train(cfg.data.tokenizer, train_texts, cfg.data.vocab_size, cfg.data.lowercase)
 
 
 def check_ids(model: torch.nn.Module, tok: TextTokenizer) -> None:

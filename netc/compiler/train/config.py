@@ -78,6 +78,8 @@ class DataConfig:
                                  "saved in the run directory", choices=TOKENIZERS)
     vocab_size: int = opt(1000, "text sources, bpe and word: largest vocabulary, special tokens included (char: "
                                 "every character of the training split)", minimum=8)
+    lowercase: bool = opt(False, "text sources: lowercase the text before tokenizing (the tokenizer saved with the "
+                                 "run does it too, at predict time)")
     block: int | None = opt(None, "language modelling: tokens per training block (default: the declared input "
                                   "length)", minimum=1)
     text: str = opt("text", "text_labels and pairs: the column holding the text (pairs: the source text)")
