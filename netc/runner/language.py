@@ -66,41 +66,42 @@ def lm_record(stats: dict[str, float], chars_per_token: float, names: list[str])
     return {"loss": s["nll"] / s["tokens"], **{n: METRICS[n].fn(s) for n in names}}
 
 
-class Language(Objective):
-    """Next-token prediction: ``model(ids[:, :-1])`` scored against ``ids[:, 1:]`` at every position."""
+class TokenObjective(Objective):
+    """What next-token and sequence-to-sequence training share: a tokenizer saved with the run, a probe of
+    the logits, monitor and optimizer from the config, DDP and compile, and a step of micro-batches whose
+    loss ``token_loss`` gives."""
 
-    name = "language"
     log_names = ("loss",)
 
     def __init__(self, model: torch.nn.Module, inputs: Inputs, run_dir: Path, resume: Path | None = None):
         self.model, self.inputs, self.run_dir, self.resume = model, inputs, Path(run_dir), resume
         self.module = model
 
-    def prepare(self, ctx: Context) -> None:
-        """Tokenizer and blocks (the saved tokenizer when resuming), a probe of the logits, optimizer."""
-        cfg = ctx.cfg
-        saved = Path(self.resume) / FILE if self.resume is not None else None
-        self.data: LMData = language_data(cfg, self.inputs, ctx.device, saved)
-        check_ids(self.model, self.data.tokenizer)
-        self.model.to(ctx.device)
+    def probe(self, *args: torch.Tensor) -> tuple[int, ...]:
+        """The per-sample shape of the model's output on ``args`` (evaluation mode, no gradients)."""
+        self.model.to(args[0].device)
         was = self.model.training
         self.model.eval()
         with torch.no_grad():
-            out_shape = tuple(self.model(self.data.train[:2, :-1]).shape[1:])
+            shape = tuple(self.model(*args).shape[1:])
         self.model.train(was)
-        check_vocab(out_shape, self.data.block, self.data.tokenizer.vocab_size, "a language model")
-        self.metric_names = cfg.metric_names("language")
+        return shape
+
+    def setup_training(self, ctx: Context, task: str, has_val: bool, n_train: int, tokenizer: Any) -> None:
+        """Metrics and monitor of ``task``, label smoothing, the optimizer; the tokenizer saved in the run."""
+        cfg = ctx.cfg
+        self.metric_names = cfg.metric_names(task)
         es = cfg.early_stopping
-        self.monitor = es.monitor if es else ("val.loss" if self.data.val is not None else "train.loss")
-        check_monitor(self.monitor, self.metric_names, self.data.val is not None, "train.early_stopping.monitor")
+        self.monitor = es.monitor if es else ("val.loss" if has_val else "train.loss")
+        check_monitor(self.monitor, self.metric_names, has_val, "train.early_stopping.monitor")
         self.mode = cfg.monitor_mode() if es else "min"
         self.smoothing = label_smoothing(cfg)
         self.optimizer = build_optimizer(resolve_optimizer(cfg.optimizer), self.model.parameters())
         self.optimizers = {"model": self.optimizer}
         self.generators = {}
-        self.n_train = len(self.data.train)
+        self.n_train = n_train
         if ctx.dist.main:
-            self.data.tokenizer.save(self.run_dir / FILE)
+            tokenizer.save(self.run_dir / FILE)
 
     def wrap(self, ctx: Context) -> None:
         """DDP, then torch.compile if asked."""
@@ -108,24 +109,45 @@ class Language(Objective):
         self.net = torch.compile(net) if ctx.cfg.compile else net
         self.no_sync = ctx.dist.no_sync(self.net)
 
+    def token_loss(self, idx: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the training samples ``idx`` (inside autocast)."""
+        raise NotImplementedError
+
     def step(self, ctx: Context, micro: Sequence[tuple[torch.Tensor, float]]) -> torch.Tensor:
-        """Forward, per-token cross-entropy and backward on each micro-batch, then one optimizer step."""
-        blocks = self.data.train
+        """Forward and backward on each micro-batch (gradients synchronised on the last), one optimizer step."""
         self.optimizer.zero_grad(set_to_none=True)
         total = None
         for j, (idx, weight) in enumerate(micro):
-            b = blocks[idx]
             with self.no_sync(j + 1 < len(micro)):
                 with ctx.amp:
-                    out = self.net(b[:, :-1])
-                    loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), b[:, 1:].reshape(-1),
-                                           label_smoothing=self.smoothing)
+                    loss = self.token_loss(idx)
                 if weight != 1.0:
                     loss = loss * weight
                 ctx.backward(loss)
             total = loss.detach() if total is None else total + loss.detach()
         ctx.update(self.optimizer, self.model.parameters)
         return total.reshape(1)  # type: ignore[union-attr]
+
+
+class Language(TokenObjective):
+    """Next-token prediction: ``model(ids[:, :-1])`` scored against ``ids[:, 1:]`` at every position."""
+
+    name = "language"
+
+    def prepare(self, ctx: Context) -> None:
+        """Tokenizer and blocks (the saved tokenizer when resuming), a probe of the logits, optimizer."""
+        saved = Path(self.resume) / FILE if self.resume is not None else None
+        self.data: LMData = language_data(ctx.cfg, self.inputs, ctx.device, saved)
+        check_ids(self.model, self.data.tokenizer)
+        out_shape = self.probe(self.data.train[:2, :-1])
+        check_vocab(out_shape, self.data.block, self.data.tokenizer.vocab_size, "a language model")
+        self.setup_training(ctx, "language", self.data.val is not None, len(self.data.train), self.data.tokenizer)
+
+    def token_loss(self, idx: torch.Tensor) -> torch.Tensor:
+        """Per-token cross-entropy of the blocks ``idx`` against themselves shifted by one."""
+        b = self.data.train[idx]
+        out = self.net(b[:, :-1])
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), b[:, 1:].reshape(-1), label_smoothing=self.smoothing)
 
     def end_epoch(self, ctx: Context, ep: Epoch, record: dict[str, Any]) -> None:
         """Train perplexity from the epoch's mean loss; the whole validation split."""

@@ -9,7 +9,6 @@ one token at a time from ``[BOS]``, and count whole targets decoded exactly (``e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from netc.runner import checkpoint as ckpt
-from netc.runner.config import check_monitor
-from netc.runner.engine import Context, Epoch, Objective
-from netc.runner.language import check_vocab, label_smoothing
+from netc.runner.engine import Context, Epoch
+from netc.runner.language import TokenObjective, check_vocab
 from netc.runner.metrics import METRICS
-from netc.runner.objectives import build_optimizer, resolve_optimizer
 from netc.runner.rundir import RunDir
-from netc.runner.sources import Inputs
 from netc.runner.text import BOS, EOS, FILE, PAD, PairData, check_ids, pair_data
 
 
@@ -113,68 +109,27 @@ def pair_record(stats: dict[str, float], names: list[str]) -> dict[str, float]:
     return {"loss": stats["nll"] / stats["tokens"], **{n: METRICS[n].fn(stats) for n in names}}
 
 
-class Seq2Seq(Objective):
+class Seq2Seq(TokenObjective):
     """``model(src, [BOS] y[:-1])`` scored against ``y`` at every non-padding target position."""
 
     name = "seq2seq"
-    log_names = ("loss",)
-
-    def __init__(self, model: torch.nn.Module, inputs: Inputs, run_dir: Path, resume: Path | None = None):
-        self.model, self.inputs, self.run_dir, self.resume = model, inputs, Path(run_dir), resume
-        self.module = model
 
     def prepare(self, ctx: Context) -> None:
         """Tokenizer and padded pairs (the saved tokenizer when resuming), a probe of the logits, optimizer."""
-        cfg = ctx.cfg
         saved = Path(self.resume) / FILE if self.resume is not None else None
-        self.data: PairData = pair_data(cfg, self.inputs, ctx.device, saved)
+        self.data: PairData = pair_data(ctx.cfg, self.inputs, ctx.device, saved)
         check_ids(self.model, self.data.tokenizer)
-        self.model.to(ctx.device)
         src, tgt = self.data.src["train"], self.data.tgt["train"]
-        was = self.model.training
-        self.model.eval()
-        with torch.no_grad():
-            out_shape = tuple(self.model(src[:2], tgt[:2, :-1]).shape[1:])
-        self.model.train(was)
+        out_shape = self.probe(src[:2], tgt[:2, :-1])
         check_vocab(out_shape, tgt.shape[1] - 1, self.data.tokenizer.vocab_size, "a sequence-to-sequence model")
-        self.metric_names = cfg.metric_names("seq2seq")
-        es = cfg.early_stopping
-        has_val = "val" in self.data.src
-        self.monitor = es.monitor if es else ("val.loss" if has_val else "train.loss")
-        check_monitor(self.monitor, self.metric_names, has_val, "train.early_stopping.monitor")
-        self.mode = cfg.monitor_mode() if es else "min"
-        self.smoothing = label_smoothing(cfg)
-        self.optimizer = build_optimizer(resolve_optimizer(cfg.optimizer), self.model.parameters())
-        self.optimizers = {"model": self.optimizer}
-        self.generators = {}
-        self.n_train = len(src)
-        if ctx.dist.main:
-            self.data.tokenizer.save(self.run_dir / FILE)
+        self.setup_training(ctx, "seq2seq", "val" in self.data.src, len(src), self.data.tokenizer)
 
-    def wrap(self, ctx: Context) -> None:
-        """DDP, then torch.compile if asked."""
-        net = ctx.dist.wrap(self.model, ctx.cfg.sync_batchnorm, ctx.reporter.note)
-        self.net = torch.compile(net) if ctx.cfg.compile else net
-        self.no_sync = ctx.dist.no_sync(self.net)
-
-    def step(self, ctx: Context, micro: Sequence[tuple[torch.Tensor, float]]) -> torch.Tensor:
-        """Teacher-forced forward, cross-entropy over non-padding targets, backward; one optimizer step."""
-        src, tgt = self.data.src["train"], self.data.tgt["train"]
-        self.optimizer.zero_grad(set_to_none=True)
-        total = None
-        for j, (idx, weight) in enumerate(micro):
-            s, t = src[idx], tgt[idx]
-            with self.no_sync(j + 1 < len(micro)):
-                with ctx.amp:
-                    out = self.net(s, t[:, :-1])
-                    loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), t[:, 1:].reshape(-1),
-                                           ignore_index=PAD, label_smoothing=self.smoothing)
-                if weight != 1.0:
-                    loss = loss * weight
-                ctx.backward(loss)
-            total = loss.detach() if total is None else total + loss.detach()
-        ctx.update(self.optimizer, self.model.parameters)
-        return total.reshape(1)  # type: ignore[union-attr]
+    def token_loss(self, idx: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced cross-entropy over the non-padding target tokens of the pairs ``idx``."""
+        s, t = self.data.src["train"][idx], self.data.tgt["train"][idx]
+        out = self.net(s, t[:, :-1])
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), t[:, 1:].reshape(-1), ignore_index=PAD,
+                               label_smoothing=self.smoothing)
 
     def end_epoch(self, ctx: Context, ep: Epoch, record: dict[str, Any]) -> None:
         """The whole validation split: teacher-forced loss and token accuracy, greedy exact match."""
