@@ -39,7 +39,7 @@ def records(run: Path) -> list[dict]:
 
 def test_every_example_is_covered_here():
     with_train = {p.stem for p in EXAMPLES if re.search(r"^train:", p.read_text(encoding="utf-8"), re.MULTILINE)}
-    assert with_train == set(SUPERVISED) | SERIES | GAN | MULTI_INPUT | set(TEXT)
+    assert with_train == set(SUPERVISED) | SERIES | GAN | MULTI_INPUT | TRANSFER | set(TEXT)
     assert {p.stem for p in EXAMPLES} - with_train == NO_DATA
 
 
