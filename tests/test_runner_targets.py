@@ -94,10 +94,10 @@ def test_one_hot_columns_of_a_csv_train(tmp_path):
                                                "batch_size: 32\noptimizer: adam(lr=3e-3)")
     history, before, after = run(text, tmp_path, epochs=2)
     assert after < 0.7 * before and history[-1]["val"]["accuracy"] > 0.6
-    from netc.runner.cli import _csv_features
+    from netc.runner.sources import table_features
 
-    x = _csv_features(tmp_path / "digits.csv", front_end(text).train_config().data)
-    assert x.shape == (300, 64)
+    x = table_features(tmp_path / "digits.csv", front_end(text).train_config().data)
+    assert x.shape == (300, 64) and np.allclose(x, d["x"], atol=1e-4)  # written with %g
 
 
 # ---------------------------------------------------------------- soft targets, bad rows

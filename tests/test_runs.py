@@ -70,6 +70,13 @@ def test_runs_are_self_contained_and_numbered(tmp_path, monkeypatch, capsys):
     assert main(["predict", run, str(tmp_path / "proj" / "data" / "rows.csv"), "-o", "p.csv"]) == 0
     preds = np.loadtxt(elsewhere / "p.csv", delimiter=",", skiprows=1)
     assert preds.shape == (80,) and np.isfinite(preds).all()
+    # the same rows as JSON Lines: the same predictions
+    lines = (tmp_path / "proj" / "data" / "rows.csv").read_text().splitlines()
+    keys = lines[0].split(",")
+    (elsewhere / "rows.jsonl").write_text("".join(json.dumps(dict(zip(keys, map(float, r.split(","))))) + "\n"
+                                                  for r in lines[1:]), encoding="utf-8")
+    assert main(["predict", run, str(elsewhere / "rows.jsonl"), "-o", "pj.csv"]) == 0
+    assert np.loadtxt(elsewhere / "pj.csv", delimiter=",", skiprows=1).tolist() == preds.tolist()
 
 
 def test_a_tuning_trial_spec_keeps_the_data_path_of_the_original_spec(tmp_path, monkeypatch):

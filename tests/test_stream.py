@@ -136,17 +136,29 @@ def test_npy_directory_streams_with_standard_statistics_as_in_memory(tmp_path):
     assert losses(streamed) == pytest.approx(losses(memory), abs=1e-5)
 
 
-def test_csv_streams_row_by_row_as_in_memory(tmp_path):
-    x, y = digits()
+def write_table(path, x, y) -> Path:
+    """The digits as a table: CSV with a header row, or JSON Lines written by json.dumps."""
     names = [f"p{i}" for i in range(64)]
-    lines = [",".join([*names, "digit"])] + [",".join([*(str(v) for v in x[i].reshape(-1)), f"d{y[i]}"])
-                                             for i in range(N)]
-    (tmp_path / "digits.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    s = spec(tmp_path, "csv", tmp_path / "digits.csv")
+    if path.suffix == ".csv":
+        lines = [",".join([*names, "digit"])] + [",".join([*(str(v) for v in x[i].reshape(-1)), f"d{y[i]}"])
+                                                 for i in range(len(y))]
+    else:
+        lines = [json.dumps({**dict(zip(names, x[i].reshape(-1).tolist())), "digit": f"d{y[i]}"}) for i in range(len(y))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_tables_stream_row_by_row_as_in_memory(tmp_path, fmt):
+    x, y = digits()
+    s = spec(tmp_path, "csv", write_table(tmp_path / f"digits.{fmt}", x, y))
     memory = train(s, tmp_path / "memory", ["train.epochs=2"])
     streamed = train(s, tmp_path / "streamed", ["train.epochs=2", "train.data.stream=true", "train.data.workers=0"])
     assert losses(streamed) == pytest.approx(losses(memory), abs=1e-5)
     assert json.loads((tmp_path / "streamed" / "results.json").read_text())["report"]["classes"][:2] == ["d0", "d1"]
+    if fmt == "jsonl":  # the same table as a CSV: the same training
+        as_csv = spec(tmp_path, "csv", write_table(tmp_path / "digits.csv", x, y))
+        assert losses(memory) == pytest.approx(losses(train(as_csv, tmp_path / "csv", ["train.epochs=2"])), abs=1e-6)
 
 
 def test_shards_written_by_webdataset_read_as_written():

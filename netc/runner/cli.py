@@ -371,7 +371,7 @@ def format_eval(result: dict[str, Any]) -> str:
 
 
 def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data: Any = None):
-    """Raw model inputs from .npy / .npz / .csv, shaped as declared (one array per model input).
+    """Raw model inputs from .npy / .npz / .csv / .jsonl, shaped as declared (one array per model input).
 
     ``data`` (the run's ``train.data``) makes the training file's format welcome: an .npz's ``x_key``
     array, a CSV's feature columns (its label column dropped).
@@ -381,10 +381,11 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data:
     from netc.diagnostics import DataError
     from netc.runner import datafiles
     from netc.runner.data import _fit_shape
+    from netc.runner.sources import infer_source, table_features
 
     p = Path(path)
     if not p.exists():
-        raise DataError(f"inputs file not found: {path}", hint="pass a .npy, .npz or .csv file of samples")
+        raise DataError(f"inputs file not found: {path}", hint="pass a .npy, .npz, .csv or .jsonl file of samples")
     datafiles.regular(p, "file of samples")  # a FIFO or device would hang or never end
     if p.suffix == ".npy":
         arrays = {inputs[0][0]: np.load(p, allow_pickle=False)}
@@ -395,10 +396,10 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data:
             x_key = getattr(data, "x_key", None) or "x"
             if len(inputs) == 1 and not arrays and x_key in z.files:
                 arrays = {inputs[0][0]: z[x_key]}
-    elif p.suffix == ".csv":
-        arrays = {inputs[0][0]: _csv_features(p, data)}
+    elif infer_source(str(p)) == "csv":  # a table: CSV or JSON Lines
+        arrays = {inputs[0][0]: table_features(p, data)}
     else:
-        raise DataError(f"{path}: unsupported inputs format {p.suffix!r}", hint="use .npy, .npz or .csv")
+        raise DataError(f"{path}: unsupported inputs format {p.suffix!r}", hint="use .npy, .npz, .csv or .jsonl")
     missing = [n for n, _, _ in inputs if n not in arrays]
     if missing:
         raise DataError(f"{path}: no array for model input(s) {missing}",
@@ -410,50 +411,6 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data:
         a = _fit_shape(np.asarray(arrays[name]), tuple(shape), name, str(p))
         out.append(a.astype(np.int64 if dtype == "int64" else np.float32))
     return out
-
-
-def _csv_features(p: Path, data: Any):
-    """The feature columns of a CSV of samples: the training CSV's features, without its label column."""
-    import csv
-
-    import numpy as np
-
-    from netc.diagnostics import DataError
-
-    try:
-        with p.open(encoding="utf-8", newline="") as f:
-            header = [h.strip() for h in next(csv.reader(f), [])]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 text with a header row") from None
-    cols = list(range(len(header)))
-    features = getattr(data, "features", None)
-    label = getattr(data, "label", None) or _training_label(data)
-    labels = getattr(data, "labels", None)
-    if features and all(c in header for c in features):
-        cols = [header.index(c) for c in features]
-    elif labels:  # several target columns (one-hot rows): all of them go
-        cols = [i for i, h in enumerate(header) if h not in labels]
-    elif label in header:
-        cols = [i for i, h in enumerate(header) if h != label]
-    try:
-        return np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2, usecols=cols)
-    except ValueError as e:
-        raise DataError(f"{p}: {e}", hint="every feature column must be numeric, with one value per row") from None
-
-
-def _training_label(data: Any) -> str | None:
-    """The label column of the run's training CSV (its last column unless train.data.label names one)."""
-    path = getattr(data, "path", None)
-    if not path or not str(path).endswith(".csv") or not Path(path).is_file():
-        return None
-    import csv
-
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            header = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return header[-1].strip() if header else None
 
 
 def run_predict(args: argparse.Namespace) -> int:

@@ -285,32 +285,146 @@ def _npz(cfg: DataConfig, inputs: Inputs) -> Raw:
     return Raw(x=x, y=arrays[cfg.y_key], origin=str(p))
 
 
-# ---------------------------------------------------------------- CSV
+# ---------------------------------------------------------------- CSV and JSON Lines tables
 
-def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+
+
+class _Table:
+    """How one line of a table file becomes cells: CSV (a header row) or JSON Lines (one object per line,
+    the first object's keys as the header). The same checks and messages serve the whole and the streamed read.
+    """
+
+    def __init__(self, p: Path):
+        self.p = p
+        self.jsonl = p.name.lower().endswith(JSONL_SUFFIXES)
+        self.first = 1 if self.jsonl else 2  # the file line of data row 0
+        self.header: list[str] = []
+        self.kind = "JSON Lines file" if self.jsonl else "CSV file"
+
+    def cells(self, n: int, line: str) -> list[str]:
+        """Line ``n``'s cells, one string per header column ('' for an empty cell or a JSON null)."""
+        import csv
+        import json
+
+        if not self.jsonl:
+            try:
+                return next(csv.reader([line]), [])
+            except csv.Error as e:
+                raise DataError(f"{self.p}:{n}: cannot read CSV: {e}", hint="expected UTF-8 CSV") from None
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{self.p}:{n}:{e.colno}: not JSON: {e.msg}",
+                            hint="JSON Lines: one object per line, no blank lines") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{self.p}:{n}: expected a JSON object, got {type(obj).__name__}",
+                            hint='one object per line, e.g. {"x1": 0.5, "x2": 1.0, "label": 3}')
+        if not self.header:
+            self.header = [str(k) for k in obj]
+        if list(obj) != self.header:
+            missing = [k for k in self.header if k not in obj]
+            what = f"no key {missing[0]!r}" if missing else f"keys {', '.join(obj)}"
+            raise DataError(f"{self.p}:{n}: {what}; line {self.first} has {', '.join(self.header)}",
+                            hint="every line needs the same keys, in the same order")
+        return [_cell(self.p, n, k, v) for k, v in obj.items()]
+
+    def start(self, first_line: str) -> list[str] | None:
+        """Read the first line: the header (CSV, returns None) or the first data row's cells (JSON Lines)."""
+        row = self.cells(1, first_line)
+        if self.jsonl:
+            return row
+        self.header = [h.strip() for h in row]
+        return None
+
+
+def _cell(p: Path, n: int, key: str, v: Any) -> str:
+    """A JSON value as the text a CSV cell would hold: numbers and strings as they are, null as empty."""
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise DataError(f"{p}:{n}: key {key!r} holds {type(v).__name__ if not isinstance(v, bool) else 'a boolean'}"
+                        ", not a number or a class name", hint="table values are numbers, class names or null")
+    return v if isinstance(v, str) else repr(v)
+
+
+def _read_table(p: Path, max_bytes: int) -> tuple[_Table, list[list[str]]]:
+    """A whole CSV or JSON Lines file: its header and its data rows as cells."""
     import csv
     import io
     import zlib
 
+    table = _Table(p)
+    try:
+        with io.TextIOWrapper(datafiles.open_binary(p, max_bytes, table.kind), encoding="utf-8",
+                              newline="") as f:
+            if table.jsonl:
+                lines = f.read().split("\n")  # as the streamed read splits (not str.splitlines: U+2028 is text)
+                if lines[-1] == "":
+                    lines.pop()
+                rows = [table.cells(n, line) for n, line in enumerate(lines, start=1)]
+            else:
+                rows = list(csv.reader(f))  # whole: quoted line breaks are allowed here
+                table.header = [h.strip() for h in rows.pop(0)] if rows else []
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{p}: cannot read {table.kind}: {e}", hint=_TABLE_HINT[table.jsonl]) from None
+    if not rows:
+        raise DataError(f"{p}: needs {'a header row and ' if not table.jsonl else ''}at least one data row",
+                        hint="add rows to the file")
+    return table, rows
+
+
+def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     import numpy as np
 
     p = _need(cfg.path, "csv")
-    try:
-        with io.TextIOWrapper(datafiles.open_binary(p, cfg.max_bytes, "CSV file"), encoding="utf-8",
-                              newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 text with a header row") from None
-    if len(rows) < 2:
-        raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
-    header = [h.strip() for h in rows[0]]
-    targets, fi, li = _csv_columns(p, header, cfg)
-    x = np.empty((len(rows) - 1, len(fi)), dtype=np.float64)
+    table, rows = _read_table(p, cfg.max_bytes)
+    targets, fi, li = _csv_columns(p, table.header, cfg)
+    x = np.empty((len(rows), len(fi)), dtype=np.float64)
     labels = []
-    for r, row in enumerate(rows[1:], start=2):
-        x[r - 2] = _csv_row(p, r, row, header, fi)
+    for r, row in enumerate(rows):
+        x[r] = _csv_row(p, r + table.first, row, table.header, fi)
         labels.append([row[i].strip() for i in li])
     return Raw(x=x, y=_csv_targets(p, labels, targets, cfg), origin=str(p))
+
+
+def table_features(p: Path, data: DataConfig | None) -> np.ndarray:
+    """The features of a CSV or JSON Lines file of samples (``netc predict``): the training table's feature
+    columns when the file has them, else every column but the training table's target columns."""
+    import numpy as np
+
+    table, rows = _read_table(p, datafiles.DEFAULT_MAX_BYTES)
+    header = table.header
+    targets = list(getattr(data, "labels", None) or [getattr(data, "label", None) or _training_label(data)])
+    features = getattr(data, "features", None)
+    if not (features and all(c in header for c in features)):
+        features = [h for h in header if h not in targets]
+    fi = [header.index(c) for c in features]
+    x = np.array([_csv_row(p, r + table.first, row, header, fi) for r, row in enumerate(rows)],
+                 dtype=np.float64).reshape(len(rows), len(fi))
+    empty = np.argwhere(np.isnan(x))
+    if len(empty):
+        r, c = (int(v) for v in empty[0])
+        raise DataError(f"{p}:{r + table.first}: column '{features[c]}' is empty ({len(empty)} empty cells)",
+                        hint="a prediction needs every feature value: fill the cells")
+    return x
+
+
+def _training_label(data: DataConfig | None) -> str | None:
+    """The label column of the run's training table: its last column, unless train.data.label names one."""
+    path = getattr(data, "path", None)
+    if not path or infer_source(path) != "csv" or not Path(path).is_file():
+        return None
+    try:
+        with datafiles.open_binary(path, datafiles.DEFAULT_MAX_BYTES, "table") as f:
+            table = _Table(Path(path))
+            table.start(f.readline().decode("utf-8"))
+    except (DataError, UnicodeDecodeError, OSError, EOFError):
+        return None
+    return table.header[-1] if table.header else None
+
+
+_TABLE_HINT = {False: "expected UTF-8 text with a header row", True: "expected UTF-8 JSON Lines, one object per line"}
 
 
 def _csv_columns(p: Path, header: list[str], cfg: DataConfig) -> tuple[list[str], list[int], list[int]]:
@@ -362,7 +476,8 @@ def _csv_targets(p: Path, labels: list[list[str]], targets: list[str], cfg: Data
 
 @dataclass
 class CsvReader(lazy.Reader):
-    """A CSV read on demand: the byte offset of every row, found in one pass; rows parsed when read."""
+    """A CSV or JSON Lines file read on demand: the byte offset of every row, found in one pass; rows parsed
+    when read."""
 
     path: str = ""
     offsets: Any = None  # (rows + 1,) int64: where each data row starts, then the end of the last
@@ -370,63 +485,67 @@ class CsvReader(lazy.Reader):
     columns: list[int] = field(default_factory=list)  # the feature columns
 
     def read(self, rows: np.ndarray) -> list[np.ndarray]:
-        import csv
-
         import numpy as np
 
         out = np.empty((len(rows), len(self.columns)), dtype=np.float64)
-        p = Path(self.path)
+        table = _Table(Path(self.path))
+        table.header = self.header
         with open(self.path, "rb") as f:
             for i in np.argsort(rows, kind="stable"):  # in file order: reads run forward, in chunks the OS reads ahead
                 r = int(rows[i])
                 f.seek(int(self.offsets[r]))
-                line = f.read(int(self.offsets[r + 1] - self.offsets[r]))
+                n = r + table.first
                 try:
-                    row = next(csv.reader([line.decode("utf-8")]), [])
-                except (UnicodeDecodeError, csv.Error) as e:
-                    raise DataError(f"{p}:{r + 2}: cannot read CSV: {e}", hint="expected UTF-8 text") from None
-                out[i] = _csv_row(p, r + 2, row, self.header, self.columns)
+                    line = f.read(int(self.offsets[r + 1] - self.offsets[r])).decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{table.p}:{n}: cannot read: {e}", hint=_TABLE_HINT[table.jsonl]) from None
+                out[i] = _csv_row(table.p, n, table.cells(n, line), self.header, self.columns)
         return [out]
 
 
 def _csv_lazy(cfg: DataConfig, inputs: Inputs) -> CsvReader | None:
-    """The CSV's rows found without holding them (one pass: offsets and targets); None to read it whole.
+    """The table's rows found without holding them (one pass: offsets and targets); None to read it whole.
 
     Without ``stream: true`` a file up to ``stream_above`` bytes is read whole by ``_csv``, unscanned.
     """
-    import csv
-
     import numpy as np
 
     p = _need(cfg.path, "csv")
-    size = datafiles.regular(p, "CSV file").stat().st_size
+    table = _Table(p)
+    kind = table.kind
+    size = datafiles.regular(p, kind).stat().st_size
     if not cfg.stream and (cfg.stream is False or size <= cfg.stream_above):
         return None
     if p.name.endswith(".gz"):
-        raise DataError(f"{p}: a compressed CSV cannot be read row by row",
+        raise DataError(f"{p}: a compressed {kind} cannot be read row by row",
                         hint="decompress it to stream it, or set train.data.stream: false to read it whole")
     offsets, labels = [], []
+    fi: list[int] = []
     try:
-        with datafiles.open_binary(p, size, "CSV file") as f:
-            first = f.readline()
-            header = [h.strip() for h in next(csv.reader([first.decode("utf-8")]), [])]
-            targets, fi, li = _csv_columns(p, header, cfg)
-            at = len(first)
-            for r, line in enumerate(f, start=2):
-                row = next(csv.reader([line.decode("utf-8")]), [])
-                if len(row) != len(header):
-                    raise DataError(f"{p}:{r}: row has {len(row)} fields, the header has {len(header)}",
+        with datafiles.open_binary(p, size, kind) as f:
+            at = 0
+            for n, raw in enumerate(f, start=1):
+                line = raw.decode("utf-8")
+                if n == 1 and table.start(line) is None:  # CSV: the header row
+                    at = len(raw)
+                    continue
+                row = table.cells(n, line)
+                if n == table.first:
+                    targets, fi, li = _csv_columns(p, table.header, cfg)
+                if len(row) != len(table.header):
+                    raise DataError(f"{p}:{n}: row has {len(row)} fields, the header has {len(table.header)}",
                                     hint="every row needs one value per column (quoted line breaks cannot stream)")
                 offsets.append(at)
                 labels.append([row[i].strip() for i in li])
-                at += len(line)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 text with a header row") from None
+                at += len(raw)
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{p}: cannot read {kind}: {e}", hint=_TABLE_HINT[table.jsonl]) from None
     if not labels:
-        raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
+        raise DataError(f"{p}: needs {'a header row and ' if not table.jsonl else ''}at least one data row",
+                        hint="add rows to the file")
     offsets.append(at)
     return CsvReader(y=_csv_targets(p, labels, targets, cfg), shapes=[(len(fi),)], origin=str(p), path=str(p),
-                     offsets=np.array(offsets, dtype=np.int64), header=header, columns=fi)
+                     offsets=np.array(offsets, dtype=np.int64), header=table.header, columns=fi)
 
 
 # ---------------------------------------------------------------- folders, .npy directories, tar shards

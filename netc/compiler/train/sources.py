@@ -57,10 +57,12 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            layout="one file written by np.savez(path, x=..., y=...): inputs x (one sample per row, any "
                   "shape that reshapes to the declared input) and targets y; several model inputs: one "
                   "array per input name; object arrays are refused (they would unpickle)"),
-    Source("csv", "CSV with a header row: numeric feature columns and a label column", task="any",
-           needs_path=True, example="data/train.csv", streams=True,
-           layout="UTF-8 text (optionally .gz) with a header row; numeric feature columns and one label "
-                  "column (numbers: regression or class ids; words: class names)"),
+    Source("csv", "a table: CSV with a header row, or JSON Lines; numeric feature columns and a label column",
+           task="any", needs_path=True, example="data/train.csv", streams=True,
+           layout="UTF-8 CSV (optionally .gz) with a header row, or JSON Lines (.jsonl or .ndjson, optionally "
+                  ".gz: one object per line, every line with the first line's keys in the same order, null "
+                  "for a missing value); numeric feature columns and one label column (numbers: regression "
+                  "or class ids; words: class names)"),
     Source("folder", "image folders, one subfolder per class (PNG/JPEG, resized to the declared input)",
            needs_path=True, normalize="minmax", example="data/images",
            layout="path/<class>/*.png|jpg|jpeg|bmp|gif|webp, one subfolder per class (sorted names are "
@@ -113,8 +115,8 @@ def infer_source(path: str) -> str:
     name = p.name.lower()
     if name.endswith(".npz"):
         return "npz"
-    if name.endswith((".csv", ".csv.gz")):
-        return "csv"
+    if name.endswith((".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson")):
+        return "csv"  # a table; texts in a table name their source (text_labels, pairs)
     if name.endswith(".txt"):
         return "text"
     if name.endswith(".tar"):
