@@ -23,7 +23,7 @@ from netc.compiler.train import sources as declared
 from netc.compiler.train.registry import implement
 from netc.compiler.train.sources import Source, infer_source
 from netc.diagnostics import DataError, did_you_mean
-from netc.runner import datafiles, lazy, textread
+from netc.runner import datafiles, lazy, tables, textread
 
 if TYPE_CHECKING:
     import numpy as np
@@ -287,98 +287,11 @@ def _npz(cfg: DataConfig, inputs: Inputs) -> Raw:
 
 # ---------------------------------------------------------------- CSV and JSON Lines tables
 
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
-
-
-class _Table:
-    """How one line of a table file becomes cells: CSV (a header row) or JSON Lines (one object per line,
-    the first object's keys as the header). The same checks and messages serve the whole and the streamed read.
-    """
-
-    def __init__(self, p: Path):
-        self.p = p
-        self.jsonl = p.name.lower().endswith(JSONL_SUFFIXES)
-        self.first = 1 if self.jsonl else 2  # the file line of data row 0
-        self.header: list[str] = []
-        self.kind = "JSON Lines file" if self.jsonl else "CSV file"
-
-    def cells(self, n: int, line: str) -> list[str]:
-        """Line ``n``'s cells, one string per header column ('' for an empty cell or a JSON null)."""
-        import csv
-        import json
-
-        if not self.jsonl:
-            try:
-                return next(csv.reader([line]), [])
-            except csv.Error as e:
-                raise DataError(f"{self.p}:{n}: cannot read CSV: {e}", hint="expected UTF-8 CSV") from None
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{self.p}:{n}:{e.colno}: not JSON: {e.msg}",
-                            hint="JSON Lines: one object per line, no blank lines") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{self.p}:{n}: expected a JSON object, got {type(obj).__name__}",
-                            hint='one object per line, e.g. {"x1": 0.5, "x2": 1.0, "label": 3}')
-        if not self.header:
-            self.header = [str(k) for k in obj]
-        if list(obj) != self.header:
-            missing = [k for k in self.header if k not in obj]
-            what = f"no key {missing[0]!r}" if missing else f"keys {', '.join(obj)}"
-            raise DataError(f"{self.p}:{n}: {what}; line {self.first} has {', '.join(self.header)}",
-                            hint="every line needs the same keys, in the same order")
-        return [_cell(self.p, n, k, v) for k, v in obj.items()]
-
-    def start(self, first_line: str) -> list[str] | None:
-        """Read the first line: the header (CSV, returns None) or the first data row's cells (JSON Lines)."""
-        row = self.cells(1, first_line)
-        if self.jsonl:
-            return row
-        self.header = [h.strip() for h in row]
-        return None
-
-
-def _cell(p: Path, n: int, key: str, v: Any) -> str:
-    """A JSON value as the text a CSV cell would hold: numbers and strings as they are, null as empty."""
-    if v is None:
-        return ""
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-        raise DataError(f"{p}:{n}: key {key!r} holds {type(v).__name__ if not isinstance(v, bool) else 'a boolean'}"
-                        ", not a number or a class name", hint="table values are numbers, class names or null")
-    return v if isinstance(v, str) else repr(v)
-
-
-def _read_table(p: Path, max_bytes: int) -> tuple[_Table, list[list[str]]]:
-    """A whole CSV or JSON Lines file: its header and its data rows as cells."""
-    import csv
-    import io
-    import zlib
-
-    table = _Table(p)
-    try:
-        with io.TextIOWrapper(datafiles.open_binary(p, max_bytes, table.kind), encoding="utf-8",
-                              newline="") as f:
-            if table.jsonl:
-                lines = f.read().split("\n")  # as the streamed read splits (not str.splitlines: U+2028 is text)
-                if lines[-1] == "":
-                    lines.pop()
-                rows = [table.cells(n, line) for n, line in enumerate(lines, start=1)]
-            else:
-                rows = list(csv.reader(f))  # whole: quoted line breaks are allowed here
-                table.header = [h.strip() for h in rows.pop(0)] if rows else []
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{p}: cannot read {table.kind}: {e}", hint=_TABLE_HINT[table.jsonl]) from None
-    if not rows:
-        raise DataError(f"{p}: needs {'a header row and ' if not table.jsonl else ''}at least one data row",
-                        hint="add rows to the file")
-    return table, rows
-
-
 def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     import numpy as np
 
     p = _need(cfg.path, "csv")
-    table, rows = _read_table(p, cfg.max_bytes)
+    table, rows = tables.read_table(p, cfg.max_bytes)
     targets, fi, li = _csv_columns(p, table.header, cfg)
     x = np.empty((len(rows), len(fi)), dtype=np.float64)
     labels = []
@@ -393,7 +306,7 @@ def table_features(p: Path, data: DataConfig | None) -> np.ndarray:
     columns when the file has them, else every column but the training table's target columns."""
     import numpy as np
 
-    table, rows = _read_table(p, datafiles.DEFAULT_MAX_BYTES)
+    table, rows = tables.read_table(p, datafiles.DEFAULT_MAX_BYTES)
     header = table.header
     targets = list(getattr(data, "labels", None) or [getattr(data, "label", None) or _training_label(data)])
     features = getattr(data, "features", None)
@@ -417,14 +330,11 @@ def _training_label(data: DataConfig | None) -> str | None:
         return None
     try:
         with datafiles.open_binary(path, datafiles.DEFAULT_MAX_BYTES, "table") as f:
-            table = _Table(Path(path))
+            table = tables.Table(Path(path))
             table.start(f.readline().decode("utf-8"))
     except (DataError, UnicodeDecodeError, OSError, EOFError):
         return None
     return table.header[-1] if table.header else None
-
-
-_TABLE_HINT = {False: "expected UTF-8 text with a header row", True: "expected UTF-8 JSON Lines, one object per line"}
 
 
 def _csv_columns(p: Path, header: list[str], cfg: DataConfig) -> tuple[list[str], list[int], list[int]]:
@@ -488,7 +398,7 @@ class CsvReader(lazy.Reader):
         import numpy as np
 
         out = np.empty((len(rows), len(self.columns)), dtype=np.float64)
-        table = _Table(Path(self.path))
+        table = tables.Table(Path(self.path))
         table.header = self.header
         with open(self.path, "rb") as f:
             for i in np.argsort(rows, kind="stable"):  # in file order: reads run forward, in chunks the OS reads ahead
@@ -498,7 +408,7 @@ class CsvReader(lazy.Reader):
                 try:
                     line = f.read(int(self.offsets[r + 1] - self.offsets[r])).decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise DataError(f"{table.p}:{n}: cannot read: {e}", hint=_TABLE_HINT[table.jsonl]) from None
+                    raise DataError(f"{table.p}:{n}: cannot read: {e}", hint=tables.HINT[table.jsonl]) from None
                 out[i] = _csv_row(table.p, n, table.cells(n, line), self.header, self.columns)
         return [out]
 
@@ -511,7 +421,7 @@ def _csv_lazy(cfg: DataConfig, inputs: Inputs) -> CsvReader | None:
     import numpy as np
 
     p = _need(cfg.path, "csv")
-    table = _Table(p)
+    table = tables.Table(p)
     kind = table.kind
     size = datafiles.regular(p, kind).stat().st_size
     if not cfg.stream and (cfg.stream is False or size <= cfg.stream_above):
@@ -539,7 +449,7 @@ def _csv_lazy(cfg: DataConfig, inputs: Inputs) -> CsvReader | None:
                 labels.append([row[i].strip() for i in li])
                 at += len(raw)
     except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{p}: cannot read {kind}: {e}", hint=_TABLE_HINT[table.jsonl]) from None
+        raise DataError(f"{p}: cannot read {kind}: {e}", hint=tables.HINT[table.jsonl]) from None
     if not labels:
         raise DataError(f"{p}: needs {'a header row and ' if not table.jsonl else ''}at least one data row",
                         hint="add rows to the file")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netc.diagnostics import DataError, did_you_mean
-from netc.runner import datafiles
+from netc.diagnostics import DataError
+from netc.runner import datafiles, tables
 
 if TYPE_CHECKING:
     from netc.compiler.train.config import DataConfig
@@ -95,51 +95,17 @@ def pydoc_topics(cfg: DataConfig, inputs: Any):
 
 def rows(cfg: DataConfig, columns: tuple[str, ...], what: str) -> tuple[Path, list[tuple[str, ...]]]:
     """The named columns of a CSV file (header row) or a JSON Lines file, as strings, one tuple per row."""
-    import csv
-    import io
-    import json
-
-    p, body = _read_text(cfg, what)
-    out: list[tuple[str, ...]] = []
-    hint_cols = "set train.data.text (and label or target) to the column names"
-    if p.name.lower().endswith((".jsonl", ".jsonl.gz", ".ndjson")):
-        for n, line in enumerate(body.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{p}:{n}: not JSON: {e.msg}", hint="JSON Lines: one object per line") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{p}:{n}: expected a JSON object, got {type(obj).__name__}",
-                                hint='e.g. {"text": "...", "label": "..."}')
-            missing = [c for c in columns if c not in obj]
-            if missing:
-                near = did_you_mean(missing[0], list(obj))
-                raise DataError(f"{p}:{n}: no key {missing[0]!r} (keys: {', '.join(obj)})",
-                                hint=f"{near + ' ' if near else ''}{hint_cols}")
-            out.append(tuple(str(obj[c]) for c in columns))
-    else:
-        try:
-            table = list(csv.reader(io.StringIO(body, newline="")))
-        except csv.Error as e:
-            raise DataError(f"{p}: cannot read CSV: {e}", hint="expected UTF-8 CSV with a header row") from None
-        if len(table) < 2:
-            raise DataError(f"{p}: needs a header row and at least one data row", hint="add rows to the file")
-        header = [h.strip() for h in table[0]]
-        for c in columns:
-            if c not in header:
-                near = did_you_mean(c, header)
-                raise DataError(f"{p}: no column {c!r} (columns: {', '.join(header)})",
-                                hint=f"{near + ' ' if near else ''}{hint_cols}")
-        at = [header.index(c) for c in columns]
-        for n, row in enumerate(table[1:], start=2):
-            if len(row) != len(header):
-                raise DataError(f"{p}:{n}: row has {len(row)} fields, the header has {len(header)}",
-                                hint="every row needs one value per column (quote texts holding commas)")
-            out.append(tuple(row[i] for i in at))
-    if not out:
-        raise DataError(f"{p}: no rows", hint="add rows to the file")
+    if not cfg.path:
+        raise DataError(f"source '{what}' needs train.data.path", hint=f"e.g. data: {{source: {what}, path: ...}}")
+    p = Path(cfg.path).expanduser()
+    table, cells = tables.read_table(p, cfg.max_bytes)
+    at = tables.column_indices(p, table, columns, "set train.data.text (and label or target) to the column names")
+    out = []
+    for r, row in enumerate(cells):
+        if len(row) != len(table.header):
+            raise DataError(f"{p}:{r + table.first}: row has {len(row)} fields, the header has {len(table.header)}",
+                            hint="every row needs one value per column (quote texts holding commas)")
+        out.append(tuple(row[i] for i in at))
     return p, out
 
 

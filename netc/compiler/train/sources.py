@@ -60,7 +60,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
     Source("csv", "a table: CSV with a header row, or JSON Lines; numeric feature columns and a label column",
            task="any", needs_path=True, example="data/train.csv", streams=True,
            layout="UTF-8 CSV (optionally .gz) with a header row, or JSON Lines (.jsonl or .ndjson, optionally "
-                  ".gz: one object per line, every line with the first line's keys in the same order, null "
+                  ".gz: one object per line, every line with the first line's keys, null "
                   "for a missing value); numeric feature columns and one label column (numbers: regression "
                   "or class ids; words: class names)"),
     Source("folder", "image folders, one subfolder per class (PNG/JPEG, resized to the declared input)",
