@@ -356,8 +356,8 @@ def test_json_lines_read_as_the_same_table(tmp_path):
     (['{"a": 1, "label": 0}', '[1, 0]'], r"d.jsonl:2: expected a JSON object, got list"),
     (['{"a": 1, "label": 0}', '{"label": 1}'], r"d.jsonl:2: no key 'a'; line 1 has a, label"),
     (['{"a": 1, "label": 0}', '{"a": 1, "label": 0, "b": 2}'], r"d.jsonl:2: key 'b'; line 1 has a, label"),
-    (['{"a": true, "label": 0}'], r"d.jsonl:1: key 'a' holds a boolean"),
-    (['{"a": [1, 2], "label": 0}'], r"d.jsonl:1: key 'a' holds list"),
+    (['{"a": true, "label": 0}'], r"d.jsonl:1: column 'a' holds 'true', not a number"),
+    (['{"a": [1, 2], "label": 0}'], r"d.jsonl:1: key 'a' holds a JSON list, not a number or a text"),
     (['{"a": "x", "label": 0}'], r"d.jsonl:1: column 'a' holds 'x', not a number"),
 ])
 @pytest.mark.parametrize("stream", [False, True])

@@ -67,12 +67,15 @@ class Table:
 
 
 def cell(p: Path, n: int, key: str, v: Any) -> str:
-    """A JSON value as the text a CSV cell would hold: numbers and strings as they are, null as empty."""
+    """A JSON value as the text a CSV cell would hold: numbers and strings as written, true/false as
+    JSON spells them (class names), null as empty."""
     if v is None:
         return ""
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-        raise DataError(f"{p}:{n}: key {key!r} holds {type(v).__name__ if not isinstance(v, bool) else 'a boolean'}"
-                        ", not a number or a class name", hint="table values are numbers, class names or null")
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if not isinstance(v, (int, float, str)):
+        raise DataError(f"{p}:{n}: key {key!r} holds a JSON {type(v).__name__}, not a number or a text",
+                        hint="table values are numbers, texts (class names), true/false or null")
     return v if isinstance(v, str) else repr(v)
 
 
