@@ -233,3 +233,24 @@ def test_checkpoints_without_checksums_still_load(tmp_path):
     torch.save({"epoch": 2}, tmp_path / "c" / ckpt.STATE)
     assert ckpt.load_state(tmp_path / "c")["epoch"] == 2
     assert set(ckpt.read_weights(tmp_path / "c")) == set(_model().state_dict())
+
+
+def test_a_fork_waits_for_the_writer_thread(tmp_path):
+    """A DataLoader worker forked while a checkpoint is being written must not inherit the writer mid-write:
+    before any fork, queued writes finish (the child finds the file complete)."""
+    import time
+
+    writer = ckpt.Writer()
+    path = tmp_path / "slow.txt"
+
+    def slow_write():
+        time.sleep(0.3)
+        path.write_text("done")
+
+    writer._submit(slow_write)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the write had finished before the fork
+        os._exit(0 if path.exists() and path.read_text() == "done" else 1)
+    _, status = os.waitpid(pid, 0)
+    writer.close()
+    assert os.waitstatus_to_exitcode(status) == 0

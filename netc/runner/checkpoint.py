@@ -21,6 +21,7 @@ import os
 import pickle
 import random
 import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +316,13 @@ class Writer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-writer")
         self._pending: list[Any] = []
         self.enabled = enabled
+        _WRITERS.add(self)
+
+    def settle(self) -> None:
+        """Wait until the writer thread is idle (no error raised: ``flush`` reports those)."""
+        from concurrent.futures import wait
+
+        wait(list(self._pending))
 
     def checkpoint(self, directory: str | Path, model: torch.nn.Module | dict[str, torch.Tensor],
                    state: dict[str, Any]) -> None:
@@ -354,6 +362,21 @@ class Writer:
             self.flush()
         finally:
             self._pool.shutdown(wait=True)
+
+
+# A process forked while the writer thread is mid-write (a streamed epoch's DataLoader workers start
+# right after the previous epoch queued its checkpoint and metrics) inherits whatever lock that thread
+# held — in the allocator, a file object, the serialiser — and can wait on it forever. Before any fork,
+# the live writers finish their queued writes.
+_WRITERS: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+def _settle_writers() -> None:
+    for w in list(_WRITERS):
+        w.settle()
+
+
+os.register_at_fork(before=_settle_writers)
 
 
 def resolve_dir(directory: str | Path) -> Path:
