@@ -44,6 +44,39 @@ def last_bidirectional(y: torch.Tensor) -> torch.Tensor:
     return torch.cat([y[:, -1, :h], y[:, 0, h:]], dim=-1)
 
 
+def real_lengths(ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Steps up to each sample's last id that is not ``pad_id`` (N,): right padding, at least 1."""
+    steps = torch.arange(1, ids.size(1) + 1, device=ids.device)
+    return (ids.ne(pad_id) * steps).amax(dim=1).clamp(min=1)
+
+
+def packed_rnn(rnn: nn.RNNBase, x: torch.Tensor, ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch-first RNN over each sample's real steps only (those up to its last non-pad id).
+
+    Returns every step (N, T, D·H), zeros at padded steps, and the last state (N, D·H): the forward
+    direction after the last real step, the backward direction after reading back to step 0.
+    """
+    lengths = real_lengths(ids, pad_id).cpu()
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, state = rnn(packed)
+    y, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c); last layer's directions come last
+    return y, torch.cat([h[-2], h[-1]], dim=-1) if rnn.bidirectional else h[-1]
+
+
+def seq_pool(x: torch.Tensor, ids: torch.Tensor, pad_id: int, mode: str) -> torch.Tensor:
+    """Pool (N, T, D) over the steps whose id is not ``pad_id``: mean, max, or the first or last real step."""
+    keep = ids.ne(pad_id)
+    if mode == "mean":
+        w = keep.unsqueeze(-1).to(x.dtype)
+        return (x * w).sum(dim=1) / w.sum(dim=1).clamp(min=1)
+    if mode == "max":
+        low = torch.finfo(x.dtype).min
+        return x.masked_fill(~keep.unsqueeze(-1), low).amax(dim=1).masked_fill(~keep.any(dim=1, keepdim=True), 0.0)
+    at = keep.to(torch.int64).argmax(dim=1) if mode == "first" else real_lengths(ids, pad_id) - 1
+    return x[torch.arange(x.size(0), device=x.device), at]
+
+
 def causal_mask(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Boolean (T, S) mask for queries q (N, T, ·) and keys k (N, S, ·): True above the diagonal, where a
     query would see a later position (torch's attn_mask convention: True is not attended)."""

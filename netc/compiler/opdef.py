@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netc.compiler.train.initializers import NAMES as INIT_NAMES
-from netc.diagnostics import REQUIRED, show
+from netc.diagnostics import REQUIRED, ShapeError, show
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -189,6 +189,23 @@ class OpDef:
 # The weight-initialiser argument of every op whose weights one may choose (declare ``init_arg="init"`` too).
 INIT = Arg("init", "str", None, doc="weight initialiser: " + ", ".join(INIT_NAMES[:10]) + "... (default: train.init, "
                                     "else torch's)", choices=INIT_NAMES, nullable=True, keyword_only=True)
+
+
+
+def pad_args(ref: str = "ids", of: str = "the input sequence", effect: str = "are not attended to") -> list[Arg]:
+    """The padding-mask arguments of the ops that can leave padded positions out: a reference to the token
+    ids (N, S) and the padding id (declare ``pad_id_arg="pad_id"`` too)."""
+    return [Arg(ref, "ref", None, doc=f"name of the token ids (N, S) of {of}: positions holding pad_id {effect}",
+                nullable=True, dtype="int64"),
+            Arg("pad_id", "int", 0, doc=f"the padding id in `{ref}`", min=0)]
+
+
+def padding_ids(name: str, ids: Shape, seq: Shape) -> None:
+    """Check that ``ids`` (N, T) are the token ids of the steps of ``seq`` (N, T, ·)."""
+    if len(ids) != 2 or (len(seq) == 3 and isinstance(ids[1], int) and isinstance(seq[1], int) and ids[1] != seq[1]):
+        raise ShapeError(f"{name}: padding ids {fmt_shape(ids)} are not the token ids of the {fmt_shape(seq)} steps",
+                         hint="name the integer token input of this sequence, e.g. ids=tokens")
+
 
 # The built-in declarations in the order netc.compiler.ops makes them; the registry registers them.
 BUILTINS: list[OpDef] = []

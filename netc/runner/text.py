@@ -52,7 +52,14 @@ class TextTokenizer:
     def train(cls, kind: str, texts: list[str], vocab_size: int, lowercase: bool = False) -> TextTokenizer:
         """Train a ``kind`` tokenizer (char, bpe, word) on ``texts`` (the training split)."""
         tk = _tokenizers()
-        from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
+        from tokenizers import (
+            Regex,
+            decoders,
+            models,
+            normalizers,
+            pre_tokenizers,
+            trainers,
+        )
 
         if kind == "bpe":
             tok = tk.Tokenizer(models.BPE())

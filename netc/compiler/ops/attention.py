@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import INIT, A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import (
+    INIT,
+    A,
+    Arg,
+    L,
+    Shape,
+    concrete,
+    fmt_shape,
+    op,
+    pad_args,
+)
 from netc.diagnostics import ShapeError
 
 
@@ -85,17 +95,11 @@ def _causal(default: bool = False) -> Arg:
                                              "(language models, decoders)")
 
 
-def _pad_args(ref: str = "ids", of: str = "the attended (key/value) sequence") -> list[Arg]:
-    return [Arg(ref, "ref", None, doc=f"name of the token ids (N, S) of {of}: positions holding pad_id are "
-                                      "not attended to", nullable=True, dtype="int64"),
-            Arg("pad_id", "int", 0, doc=f"the padding id in `{ref}`", min=0)]
-
-
 op("MultiHeadAttention", "Multi-head scaled dot-product attention; self-attention, or cross-attention with kv=name.",
    [Arg("heads", "int", doc="attention heads (must divide the model dimension)", min=1),
     Arg("kv", "ref", None, doc="name of the key/value sequence for cross-attention", nullable=True),
     Arg("dropout", "float", 0.0, doc="dropout on attention weights", min=0.0, max=1.0),
-    _causal(), *_pad_args(), INIT],
+    _causal(), *pad_args(of="the attended (key/value) sequence"), INIT],
    infer=_mha_infer, lower=_mha_lower, params=lambda a, ins: 4 * ins[0][2] ** 2 + 4 * ins[0][2],
    macs=_mha_macs, category="attention", dropout_arg="dropout", causal_arg="causal", pad_id_arg="pad_id",
    init_arg="init",
@@ -122,7 +126,7 @@ def _enc_args(with_layers: bool) -> list[Arg]:
         Arg("dropout", "float", 0.1, doc="dropout inside the layer", min=0.0, max=1.0),
         Arg("activation", "str", "relu", doc="feed-forward activation", choices=("relu", "gelu")),
         Arg("norm_first", "bool", False, doc="pre-norm (LayerNorm before attention and feed-forward)"),
-        _causal(), *_pad_args(of="the input sequence"), INIT,
+        _causal(), *pad_args(), INIT,
     ]
 
 
@@ -201,7 +205,7 @@ def _dec_args(with_layers: bool) -> list[Arg]:
         Arg("dropout", "float", 0.1, doc="dropout inside the layer", min=0.0, max=1.0),
         Arg("activation", "str", "relu", doc="feed-forward activation", choices=("relu", "gelu")),
         Arg("norm_first", "bool", False, doc="pre-norm (LayerNorm before each attention and the feed-forward)"),
-        _causal(True), *_pad_args("memory_ids", "the memory (source) sequence"), INIT,
+        _causal(True), *pad_args("memory_ids", "the memory (source) sequence"), INIT,
     ]
 
 

@@ -9,7 +9,7 @@ scriptable torch, so the source ``netc compile -O2`` writes stays standalone.
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op, pad_args
 from netc.diagnostics import ShapeError
 
 
@@ -111,9 +111,7 @@ op("ScaledDotProductAttention",
    [Arg("heads", "int", doc="attention heads (must divide the model dimension)", min=1),
     Arg("kv", "ref", None, doc="name of the packed key/value sequence for cross-attention", nullable=True),
     Arg("causal", "bool", False, doc="each position attends only to itself and earlier positions"),
-    Arg("ids", "ref", None, doc="name of the token ids (N, S) of the keys: positions holding pad_id are not "
-                                "attended to", nullable=True, dtype="int64"),
-    Arg("pad_id", "int", 0, doc="the padding id in `ids`", min=0)],
+    *pad_args(of="the keys")],
    infer=_sdpa_infer, lower=_sdpa_lower, macs=_sdpa_macs, category="attention", causal_arg="causal",
    pad_id_arg="pad_id",
    scratch=lambda a, ins: concrete(ins[0][1]) * concrete(ins[-1][1]) * a.heads,  # score matrices (math kernel)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op, pad_args
 from netc.compiler.ops.conv import conv_out
+from netc.compiler.ops.recurrent import padding_ids
 from netc.diagnostics import ShapeError
 
 
@@ -121,15 +122,23 @@ op("GlobalMaxPool", "Maximum over every spatial position: (N, C, ...) → (N, C)
 
 
 def _seqpool_infer(a: A, ins: list[Shape]) -> Shape:
-    (s,) = ins
+    s = ins[0]
     if len(s) != 3:
         raise ShapeError(f"SeqPool expects a sequence (N, T, D), got {fmt_shape(s)}")
+    if len(ins) > 1:
+        padding_ids("SeqPool", ins[1], s)
     return (s[0], s[2])
 
 
+def _seqpool_lower(a: A, ins: list[Shape], out: Shape):
+    if len(ins) > 1:  # pool the real steps only
+        return L(None, forward=f"seq_pool({{x}}, {{x1}}, {a.pad_id}, {a.mode!r})", helpers=("seq_pool",))
+    return L(None, forward={"mean": "{x}.mean(dim=1)", "max": "{x}.amax(dim=1)", "first": "{x}[:, 0]",
+                            "last": "{x}[:, -1]"}[a.mode])
+
+
 op("SeqPool", "Pool a sequence over time: (N, T, D) → (N, D) by mean, max, first or last step.",
-   [Arg("mode", "str", "mean", doc="how to pool", choices=("mean", "max", "first", "last"))],
-   infer=_seqpool_infer,
-   lower=lambda a, ins, out: L(None, forward={"mean": "{x}.mean(dim=1)", "max": "{x}.amax(dim=1)",
-                                              "first": "{x}[:, 0]", "last": "{x}[:, -1]"}[a.mode]),
+   [Arg("mode", "str", "mean", doc="how to pool", choices=("mean", "max", "first", "last")),
+    *pad_args(effect="are left out (mean and max over the real steps; first and last real step)")],
+   infer=_seqpool_infer, lower=_seqpool_lower, pad_id_arg="pad_id",
    category="sequence", example="TransformerEncoder(2, 4) → SeqPool(mean) → Dense(10)")

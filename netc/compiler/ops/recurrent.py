@@ -1,8 +1,19 @@
-"""Recurrent layers: RNN, LSTM, GRU (batch first; stacked, bidirectional)."""
+"""Recurrent layers: RNN, LSTM, GRU (batch first; stacked, bidirectional; padded steps skipped with ids=)."""
 
 from __future__ import annotations
 
-from netc.compiler.opdef import INIT, A, Arg, L, Shape, concrete, fmt_shape, op
+from netc.compiler.opdef import (
+    INIT,
+    A,
+    Arg,
+    L,
+    Shape,
+    concrete,
+    fmt_shape,
+    op,
+    pad_args,
+    padding_ids,
+)
 from netc.diagnostics import ShapeError
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
@@ -10,7 +21,9 @@ GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 def _infer(name: str):
     def infer(a: A, ins: list[Shape]) -> Shape:
-        (s,) = ins
+        s = ins[0]
+        if len(ins) > 1:
+            padding_ids(name, ins[1], s)
         if len(s) != 3:
             hint = None
             if len(s) == 2:
@@ -66,7 +79,10 @@ def _lower(name: str):
             kw["dropout"] = a.dropout
         if a.bidirectional:
             kw["bidirectional"] = True
-        if a.return_sequences:
+        if len(ins) > 1:  # padded steps skipped: the packed sequence of each sample's real steps
+            fwd = f"packed_rnn({{m}}, {{x}}, {{x1}}, {a.pad_id})[{0 if a.return_sequences else 1}]"
+            helpers = ("packed_rnn",)
+        elif a.return_sequences:
             fwd, helpers = "{m}({x})[0]", ()
         elif a.bidirectional:
             fwd, helpers = "last_bidirectional({m}({x})[0])", ("last_bidirectional",)
@@ -83,7 +99,10 @@ for _name, _doc in [("RNN", "Elman RNN with tanh"), ("LSTM", "Long short-term me
         Arg("layers", "int", 1, doc="stacked layers", min=1),
         Arg("bidirectional", "bool", False, doc="also run backwards; output size doubles"),
         Arg("return_sequences", "bool", False, doc="return every step (N, T, H) instead of the last state (N, H)"),
-        Arg("dropout", "float", 0.0, doc="dropout between stacked layers", min=0.0, max=1.0), INIT],
+        Arg("dropout", "float", 0.0, doc="dropout between stacked layers", min=0.0, max=1.0),
+        *pad_args(effect="at the end are skipped (each sample runs over its real steps only; the last state is "
+                         "that of its last real step; padded steps output zeros)"), INIT],
        infer=_infer(_name), lower=_lower(_name), params=_params(_name), macs=_macs(_name), scratch=_states(_name),
        category="sequence", dropout_arg="dropout", sequence_arg="return_sequences", input_width_axis=-1, init_arg="init",
+       pad_id_arg="pad_id",
        example=f"{_name}(64, layers=2, return_sequences=true) → {_name}(64) → Dense(10)")
