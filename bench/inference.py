@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                 ms = sorted(res["unoptimised"])[len(res["unoptimised"]) // 2] * 1e3
                 peers = [k for k in PEERS if k in v]
                 netc_k = "netc -O2 (tuned)"
-                vs = min(paired(res, netc_k, k) for k in peers) if peers and netc_k in v else float("nan")
+                # against the faster peer (the one with the lower time / unoptimised), paired round by round
+                best = min(peers, key=lambda k: r[k]) if peers else None
+                vs = paired(res, netc_k, best) if best and netc_k in v else float("nan")
                 # the tuner's "unoptimised" is the unoptimised module itself: no slower by construction
                 same = getattr(v.get(netc_k), "netc_choice", None) == "unoptimised"
                 ok = netc_k in v and (r[netc_k] <= 1.0 or same) and vs <= 1.05
