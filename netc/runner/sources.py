@@ -355,10 +355,8 @@ def _csv_columns(p: Path, header: list[str], cfg: DataConfig) -> tuple[list[str]
 
 
 def _csv_row(p: Path, r: int, row: list[str], header: list[str], fi: list[int]) -> list[float]:
-    """The feature values of line ``r`` (empty cells as NaN); a located error for a short row or a word."""
-    if len(row) != len(header):
-        raise DataError(f"{p}:{r}: row has {len(row)} fields, the header has {len(header)}",
-                        hint="every row needs one value per column")
+    """The feature values of line ``r`` (empty cells as NaN; a row of the header's width, as tables checks it);
+    a located error for a word."""
     values = []
     for i in fi:
         try:
@@ -442,9 +440,7 @@ def _csv_lazy(cfg: DataConfig, inputs: Inputs) -> CsvReader | None:
                 row = table.cells(n, line)
                 if n == table.first:
                     targets, fi, li = _csv_columns(p, table.header, cfg)
-                if len(row) != len(table.header):
-                    raise DataError(f"{p}:{n}: row has {len(row)} fields, the header has {len(table.header)}",
-                                    hint="every row needs one value per column (quoted line breaks cannot stream)")
+                table.check_width(n, row, "every row needs one value per column (quoted line breaks cannot stream)")
                 offsets.append(at)
                 labels.append([row[i].strip() for i in li])
                 at += len(raw)

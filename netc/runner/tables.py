@@ -57,6 +57,12 @@ class Table:
                             hint=f"{near + ' ' if near else ''}every line needs the keys of the first line")
         return [cell(self.p, n, k, obj[k]) for k in self.header]
 
+    def check_width(self, n: int, row: list[str],
+                    hint: str = "every row needs one value per column (quote cells holding commas)") -> None:
+        """A located error when CSV line ``n`` has not one cell per header column."""
+        if len(row) != len(self.header):
+            raise DataError(f"{self.p}:{n}: row has {len(row)} fields, the header has {len(self.header)}", hint=hint)
+
     def start(self, first_line: str) -> list[str] | None:
         """Read the first line: the header (CSV, returns None) or the first data row's cells (JSON Lines)."""
         row = self.cells(1, first_line)
@@ -80,7 +86,7 @@ def cell(p: Path, n: int, key: str, v: Any) -> str:
 
 
 def read_table(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
-    """A whole CSV or JSON Lines file: its header and its data rows as cells."""
+    """A whole CSV or JSON Lines file: its header and its data rows as cells, one per header column."""
     import csv
     import io
     import zlib
@@ -97,6 +103,8 @@ def read_table(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
             else:
                 rows = list(csv.reader(f))  # whole: quoted line breaks are allowed here
                 table.header = [h.strip() for h in rows.pop(0)] if rows else []
+                for r, row in enumerate(rows):
+                    table.check_width(r + table.first, row)
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{p}: cannot read {table.kind}: {e}", hint=HINT[table.jsonl]) from None
     if not rows:

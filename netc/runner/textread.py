@@ -100,13 +100,7 @@ def rows(cfg: DataConfig, columns: tuple[str, ...], what: str) -> tuple[Path, li
     p = Path(cfg.path).expanduser()
     table, cells = tables.read_table(p, cfg.max_bytes)
     at = tables.column_indices(p, table, columns, "set train.data.text (and label or target) to the column names")
-    out = []
-    for r, row in enumerate(cells):
-        if len(row) != len(table.header):
-            raise DataError(f"{p}:{r + table.first}: row has {len(row)} fields, the header has {len(table.header)}",
-                            hint="every row needs one value per column (quote texts holding commas)")
-        out.append(tuple(row[i] for i in at))
-    return p, out
+    return p, [tuple(row[i] for i in at) for row in cells]
 
 
 def text_labels(cfg: DataConfig, inputs: Any):

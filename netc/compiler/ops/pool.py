@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from netc.compiler.opdef import A, Arg, L, Shape, concrete, fmt_shape, op, pad_args
+from netc.compiler.opdef import (
+    A,
+    Arg,
+    L,
+    Shape,
+    concrete,
+    fmt_shape,
+    op,
+    pad_args,
+    padding_ids,
+)
 from netc.compiler.ops.conv import conv_out
-from netc.compiler.ops.recurrent import padding_ids
 from netc.diagnostics import ShapeError
 
 
