@@ -119,3 +119,47 @@ def test_key_depends_on_torch_version_and_graph(model, monkeypatch):
 def test_cache_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(tune.CACHE_ENV, str(tmp_path / "c"))
     assert tune.default_cache_dir() == tmp_path / "c"
+
+
+@pytest.mark.parametrize("cin, cout, hw, k, stride, pad, dil", [
+    (4, 6, (2, 2), 3, 1, 1, 1),   # ResNet's last stage at small images
+    (3, 5, (2, 3), 3, 2, 1, 1),   # stride, non-square input
+    (2, 3, (3, 3), 3, 1, 2, 2),   # dilation, wide padding
+    (5, 4, (1, 1), 1, 1, 0, 1),   # a 1×1 convolution on one position
+])
+def test_dense_conv_weight_is_the_convolution(cin, cout, hw, k, stride, pad, dil):
+    torch.manual_seed(0)
+    w, x = torch.randn(cout, cin, k, k), torch.randn(7, cin, *hw)
+    y = torch.nn.functional.conv2d(x, w, stride=stride, padding=pad, dilation=dil)
+    matrix, out_hw = tune.dense_conv_weight(w, hw, (stride, stride), (pad, pad), (dil, dil))
+    assert out_hw == tuple(y.shape[-2:])
+    torch.testing.assert_close(x.flatten(1) @ matrix.T, y.flatten(1), rtol=1e-5, atol=1e-5)
+    # each entry is one of the kernel's weights or 0: the product sums the same terms as the convolution
+    assert set(matrix[matrix != 0].tolist()) <= set(w.flatten().tolist())
+
+
+SMALL = SPEC.replace("input: [3, 16, 16]", "input: [3, 2, 2]").replace(" → MaxPool(2)", "")
+
+
+def _targets(gm):
+    return {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
+
+
+def test_convolutions_on_inputs_no_larger_than_their_kernel_become_one_matrix_product():
+    from netc.backend.weights import optimize_module
+
+    torch.manual_seed(0)
+    small = randomize_batchnorm(netc.build(SMALL, train=False))
+    x = torch.randn(3, 3, 2, 2)
+    packed = tune.prepack(optimize_module(small, 2), (x,))
+    ops = _targets(packed)
+    # conv + ReLU, and conv + add + ReLU (the residual block's second convolution), as oneDNN linears
+    assert {"mkldnn._linear_pointwise.default", "mkldnn._linear_pointwise.binary"} <= ops
+    assert not any("convolution" in t for t in ops)
+    with torch.inference_mode():
+        for batch in (3, 1, 5):  # packed for a batch of 3; other batch sizes still compute the same
+            xb = torch.randn(batch, 3, 2, 2)
+            assert tune.relative_error(packed(xb), small(xb)) <= TOL, batch
+    # a 16×16 input keeps its convolutions
+    big = tune.prepack(optimize_module(netc.build(SPEC, train=False), 2), (torch.randn(2, 3, 16, 16),))
+    assert not any("linear" in t for t in _targets(big))

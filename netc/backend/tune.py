@@ -9,7 +9,9 @@ Candidates (each built from the trained module; one that fails to build or to ma
 - ``O2``: ``optimize_module(m, 2)`` (BatchNorm folded, fused activations, channels-last);
 - ``O2 without channels_last``: channels-last costs time on some nets and batch sizes;
 - ``prepacked``: -O2 with every Conv2d replaced by oneDNN's ``_convolution_pointwise`` on weights
-  pre-packed for the input shape, fused with a following ReLU or add + ReLU (CPU only);
+  pre-packed for the input shape, fused with a following ReLU or add + ReLU; a convolution whose input
+  is no larger than its kernel (a 3×3 over 2×2) as one pre-packed oneDNN matrix product instead, which
+  skips the padded taps (CPU only);
 - ``jit frozen``: ``torch.jit.optimize_for_inference`` of the frozen TorchScript of -O2 without
   channels_last (conv + add + relu fusion, MKLDNN weights);
 - ``jit frozen unoptimised``: the same of the unoptimised module (the peer itself, kept where -O2's
@@ -80,9 +82,45 @@ def _relu(n: Any) -> bool:
             or (n.op == "call_function" and n.target in (torch.relu, torch.relu_, torch.nn.functional.relu)))
 
 
+DENSE_MAX = 1 << 24  # elements of a convolution's dense matrix (64 MiB float32): larger ones stay convolutions
+
+
+def dense_conv_weight(weight: torch.Tensor, in_hw: tuple[int, int], stride: tuple[int, int],
+                      padding: tuple[int, int], dilation: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The (Cout·Ho·Wo, Cin·H·W) matrix of a groups=1 convolution on an (H, W) input, NCHW order on both
+    sides, and (Ho, Wo): ``conv(x).flatten(1) == x.flatten(1) @ matrix.T``. Each entry is one weight or 0."""
+    cout, cin, kh, kw = weight.shape
+    (h, w), (sh, sw), (ph, pw), (dh, dw) = in_hw, stride, padding, dilation
+    ho, wo = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    big = weight.new_zeros(cout, ho, wo, cin, h, w)
+    for i in range(ho):
+        for j in range(wo):
+            for a in range(kh):
+                for b in range(kw):
+                    y, x = i * sh - ph + a * dh, j * sw - pw + b * dw
+                    if 0 <= y < h and 0 <= x < w:
+                        big[:, i, j, :, y, x] = weight[:, :, a, b]
+    return big.reshape(cout * ho * wo, cin * h * w), (ho, wo)
+
+
+def _dense_pays(c: nn.Conv2d, shape: list[int]) -> bool:
+    """A convolution whose input is no larger than its kernel (ResNet's last stage at small images: a 3×3
+    kernel over 2×2) costs no more multiply-adds as one matrix product — padded taps vanish — and a
+    matrix product keeps the vector units busier than a convolution over four positions."""
+    h, w = shape[-2:]
+    kh, kw = c.kernel_size
+    if c.groups != 1 or h * w > kh * kw:
+        return False
+    ho = (h + 2 * c.padding[0] - c.dilation[0] * (kh - 1) - 1) // c.stride[0] + 1
+    wo = (w + 2 * c.padding[1] - c.dilation[1] * (kw - 1) - 1) // c.stride[1] + 1
+    return ho > 0 and wo > 0 and c.in_channels * h * w * c.out_channels * ho * wo <= DENSE_MAX
+
+
 def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool = True) -> nn.Module:
     """Conv2d → oneDNN ``_convolution_pointwise`` on weights pre-packed for ``inputs``' shapes, with a
-    following ReLU (``relu``) or add + ReLU (binary ``add`` + ``relu``) fused in. CPU, float32."""
+    following ReLU (``relu``) or add + ReLU (binary ``add`` + ``relu``) fused in; a convolution whose
+    input is no larger than its kernel → oneDNN ``_linear_pointwise`` on its dense matrix, pre-packed
+    (``_dense_pays``). CPU, float32."""
     import torch
     from torch import fx, nn
     from torch.fx.passes.shape_prop import ShapeProp
@@ -91,6 +129,7 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
     mods = dict(gm.named_modules())
     ShapeProp(gm).propagate(*inputs)
     g = gm.graph
+    mk = torch.ops.mkldnn
     for k, n in enumerate(list(g.nodes)):
         if n.op != "call_module" or type(mods[n.target]) is not nn.Conv2d:
             continue
@@ -99,12 +138,39 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
             continue
         geo = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
         shape = list(n.args[0].meta["tensor_meta"].shape)
-        gm.register_buffer(f"_netc_w{k}", torch._C._nn.mkldnn_reorder_conv2d_weight(
-            c.weight.detach().to_mkldnn(), *geo, shape))
-        gm.register_buffer(f"_netc_b{k}", None if c.bias is None else c.bias.detach())
+        dense = _dense_pays(c, shape)
+        if dense:
+            matrix, (ho, wo) = dense_conv_weight(c.weight.detach(), tuple(shape[-2:]), c.stride, c.padding,
+                                                 c.dilation)
+            gm.register_buffer(f"_netc_w{k}", mk._reorder_linear_weight(matrix, shape[0]))
+            bias = None if c.bias is None else c.bias.detach().repeat_interleave(ho * wo)
+            out_shape = (-1, c.out_channels, ho, wo)
+        else:
+            gm.register_buffer(f"_netc_w{k}", torch._C._nn.mkldnn_reorder_conv2d_weight(
+                c.weight.detach().to_mkldnn(), *geo, shape))
+            bias = None if c.bias is None else c.bias.detach()
+        gm.register_buffer(f"_netc_b{k}", bias)
         with g.inserting_before(n):
             w = g.get_attr(f"_netc_w{k}")
-            b = g.get_attr(f"_netc_b{k}") if c.bias is not None else None
+            b = g.get_attr(f"_netc_b{k}") if bias is not None else None
+            x = g.call_method("flatten", (n.args[0], 1)) if dense else n.args[0]
+
+        def lower(where: fx.Node, attr: str, other: fx.Node | None = None) -> fx.Node:
+            """The convolution (+ ``other``) + ``attr`` as one oneDNN call, inserted before ``where``."""
+            with g.inserting_before(where):
+                if not dense:
+                    if other is None:
+                        return g.call_function(mk._convolution_pointwise.default, (x, w, b, *geo, attr, [], ""))
+                    return g.call_function(mk._convolution_pointwise.binary,
+                                           (x, other, w, b, *geo, "add", None, attr, [], ""))
+                if other is None:
+                    y = g.call_function(mk._linear_pointwise.default, (x, w, b, attr, [], ""))
+                else:  # oneDNN's binary linear takes no activation after the add
+                    y = g.call_function(mk._linear_pointwise.binary,
+                                        (x, g.call_method("flatten", (other, 1)), w, b, "add"))
+                    y = g.call_function(torch.relu, (y,)) if attr == "relu" else y
+                return g.call_method("reshape", (y, out_shape))
+
         users, last, new = list(n.users), n, None
         add = users[0] if len(users) == 1 else None
         if (fuse_add and add is not None and add.op == "call_function" and add.target in (operator.add, torch.add)
@@ -113,19 +179,11 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
             relu = next(iter(add.users))
             if isinstance(other, fx.Node) and other.meta.get("tensor_meta") is not None \
                     and other.meta["tensor_meta"].shape == n.meta["tensor_meta"].shape:
-                with g.inserting_before(relu):
-                    new = g.call_function(torch.ops.mkldnn._convolution_pointwise.binary,
-                                          (n.args[0], other, w, b, *geo, "add", None, "relu", [], ""))
-                last = relu
+                new, last = lower(relu, "relu", other), relu
         elif add is not None and _relu(add):
-            with g.inserting_before(add):
-                new = g.call_function(torch.ops.mkldnn._convolution_pointwise.default,
-                                      (n.args[0], w, b, *geo, "relu", [], ""))
-            last = add
+            new, last = lower(add, "relu"), add
         if new is None:
-            with g.inserting_before(n):
-                new = g.call_function(torch.ops.mkldnn._convolution_pointwise.default,
-                                      (n.args[0], w, b, *geo, "none", [], ""))
+            new = lower(n, "none")
         new.meta = dict(last.meta)
         last.replace_all_uses_with(new)
         g.eliminate_dead_code()
