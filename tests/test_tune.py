@@ -24,6 +24,8 @@ blocks:
     out: Add(body, in) → ReLU
 model: Conv2D(8, 3, padding=1) → BatchNorm → ReLU → Res(8) → MaxPool(2) → GlobalAvgPool → Dense(4)
 """
+# the same net on 2×2 inputs: every convolution's input is as small as its kernel
+SMALL = SPEC.replace("input: [3, 16, 16]", "input: [3, 2, 2]").replace(" → MaxPool(2)", "")
 TOL = tune.TOLERANCE  # max |Δ| / max |y|, as the tuner itself checks
 
 
@@ -47,12 +49,23 @@ def measured(monkeypatch):
     return calls
 
 
-def test_every_candidate_computes_the_unoptimised_outputs(model):
-    x = torch.randn(3, 3, 16, 16)
+@pytest.mark.parametrize("spec, hw", [(SPEC, 16), (SMALL, 2)])
+def test_every_candidate_computes_the_unoptimised_outputs(spec, hw):
+    torch.manual_seed(0)
+    model = randomize_batchnorm(netc.build(spec, train=False))
+    x = torch.randn(3, 3, hw, hw)
+    built = []
     with torch.inference_mode():
         y = model(x)
         for name, build in tune.candidates(model, (x,)).items():
-            assert tune.relative_error(build()(x), y) <= TOL, name
+            try:
+                cand = build()
+            except ValueError:  # "prepacked dense" where no convolution qualifies, and only there
+                assert name == "prepacked dense" and hw == 16
+                continue
+            built.append(name)
+            assert tune.relative_error(cand(x), y) <= TOL, name
+    assert ("prepacked dense" in built) == (hw == 2)
 
 
 def test_choice_matches_unoptimised_and_carries_netc_attributes(model, measured, tmp_path):
@@ -138,8 +151,6 @@ def test_dense_conv_weight_is_the_convolution(cin, cout, hw, k, stride, pad, dil
     assert set(matrix[matrix != 0].tolist()) <= set(w.flatten().tolist())
 
 
-SMALL = SPEC.replace("input: [3, 16, 16]", "input: [3, 2, 2]").replace(" → MaxPool(2)", "")
-
 
 def _targets(gm):
     return {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
@@ -151,7 +162,7 @@ def test_convolutions_on_inputs_no_larger_than_their_kernel_become_one_matrix_pr
     torch.manual_seed(0)
     small = randomize_batchnorm(netc.build(SMALL, train=False))
     x = torch.randn(3, 3, 2, 2)
-    packed = tune.prepack(optimize_module(small, 2), (x,))
+    packed = tune.prepack(optimize_module(small, 2), (x,), dense=True)
     ops = _targets(packed)
     # conv + ReLU, and conv + add + ReLU (the residual block's second convolution), as oneDNN linears
     assert {"mkldnn._linear_pointwise.default", "mkldnn._linear_pointwise.binary"} <= ops
@@ -160,6 +171,7 @@ def test_convolutions_on_inputs_no_larger_than_their_kernel_become_one_matrix_pr
         for batch in (3, 1, 5):  # packed for a batch of 3; other batch sizes still compute the same
             xb = torch.randn(batch, 3, 2, 2)
             assert tune.relative_error(packed(xb), small(xb)) <= TOL, batch
-    # a 16×16 input keeps its convolutions
-    big = tune.prepack(optimize_module(netc.build(SPEC, train=False), 2), (torch.randn(2, 3, 16, 16),))
-    assert not any("linear" in t for t in _targets(big))
+    assert not any("linear" in t for t in _targets(tune.prepack(optimize_module(small, 2), (x,))))
+    # a 16×16 input keeps its convolutions: the candidate does not exist there
+    with pytest.raises(ValueError, match="as small as its kernel"):
+        tune.prepack(optimize_module(netc.build(SPEC, train=False), 2), (torch.randn(2, 3, 16, 16),), dense=True)

@@ -9,9 +9,10 @@ Candidates (each built from the trained module; one that fails to build or to ma
 - ``O2``: ``optimize_module(m, 2)`` (BatchNorm folded, fused activations, channels-last);
 - ``O2 without channels_last``: channels-last costs time on some nets and batch sizes;
 - ``prepacked``: -O2 with every Conv2d replaced by oneDNN's ``_convolution_pointwise`` on weights
-  pre-packed for the input shape, fused with a following ReLU or add + ReLU; a convolution whose input
-  is no larger than its kernel (a 3×3 over 2×2) as one pre-packed oneDNN matrix product instead, which
-  skips the padded taps (CPU only);
+  pre-packed for the input shape, fused with a following ReLU or add + ReLU (CPU only);
+- ``prepacked dense``: the same, but a convolution whose input is no larger than its kernel (a 3×3 over
+  2×2: ResNet's last stage at small images) as one pre-packed oneDNN matrix product of its dense
+  matrix, which skips the padded taps (CPU only; skipped where no convolution qualifies);
 - ``jit frozen``: ``torch.jit.optimize_for_inference`` of the frozen TorchScript of -O2 without
   channels_last (conv + add + relu fusion, MKLDNN weights);
 - ``jit frozen unoptimised``: the same of the unoptimised module (the peer itself, kept where -O2's
@@ -116,11 +117,12 @@ def _dense_pays(c: nn.Conv2d, shape: list[int]) -> bool:
     return ho > 0 and wo > 0 and c.in_channels * h * w * c.out_channels * ho * wo <= DENSE_MAX
 
 
-def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool = True) -> nn.Module:
+def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool = True,
+            dense: bool = False) -> nn.Module:
     """Conv2d → oneDNN ``_convolution_pointwise`` on weights pre-packed for ``inputs``' shapes, with a
-    following ReLU (``relu``) or add + ReLU (binary ``add`` + ``relu``) fused in; a convolution whose
-    input is no larger than its kernel → oneDNN ``_linear_pointwise`` on its dense matrix, pre-packed
-    (``_dense_pays``). CPU, float32."""
+    following ReLU (``relu``) or add + ReLU (binary ``add`` + ``relu``) fused in; with ``dense``, a
+    convolution whose input is no larger than its kernel → oneDNN ``_linear_pointwise`` on its dense
+    matrix, pre-packed (``_dense_pays``; ValueError when no convolution qualifies). CPU, float32."""
     import torch
     from torch import fx, nn
     from torch.fx.passes.shape_prop import ShapeProp
@@ -130,6 +132,7 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
     ShapeProp(gm).propagate(*inputs)
     g = gm.graph
     mk = torch.ops.mkldnn
+    lowered = 0
     for k, n in enumerate(list(g.nodes)):
         if n.op != "call_module" or type(mods[n.target]) is not nn.Conv2d:
             continue
@@ -138,8 +141,9 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
             continue
         geo = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
         shape = list(n.args[0].meta["tensor_meta"].shape)
-        dense = _dense_pays(c, shape)
-        if dense:
+        as_matrix = dense and _dense_pays(c, shape)
+        lowered += as_matrix
+        if as_matrix:
             matrix, (ho, wo) = dense_conv_weight(c.weight.detach(), tuple(shape[-2:]), c.stride, c.padding,
                                                  c.dilation)
             gm.register_buffer(f"_netc_w{k}", mk._reorder_linear_weight(matrix, shape[0]))
@@ -153,12 +157,12 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
         with g.inserting_before(n):
             w = g.get_attr(f"_netc_w{k}")
             b = g.get_attr(f"_netc_b{k}") if bias is not None else None
-            x = g.call_method("flatten", (n.args[0], 1)) if dense else n.args[0]
+            x = g.call_method("flatten", (n.args[0], 1)) if as_matrix else n.args[0]
 
         def lower(where: fx.Node, attr: str, other: fx.Node | None = None) -> fx.Node:
             """The convolution (+ ``other``) + ``attr`` as one oneDNN call, inserted before ``where``."""
             with g.inserting_before(where):
-                if not dense:
+                if not as_matrix:
                     if other is None:
                         return g.call_function(mk._convolution_pointwise.default, (x, w, b, *geo, attr, [], ""))
                     return g.call_function(mk._convolution_pointwise.binary,
@@ -187,6 +191,8 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
         new.meta = dict(last.meta)
         last.replace_all_uses_with(new)
         g.eliminate_dead_code()
+    if dense and not lowered:
+        raise ValueError("no convolution's input is as small as its kernel")
     gm.delete_all_unused_submodules()
     gm.recompile()
     return gm
@@ -215,6 +221,9 @@ def candidates(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str,
     }
     if cpu:
         out["prepacked"] = lambda: prepack(optimize_module(module, 2), inputs)
+        # a separate candidate: the matrix products pay on the machines measured so far, but a GEMM's
+        # speed depends on the BLAS and the CPU more than a convolution's does
+        out["prepacked dense"] = lambda: prepack(optimize_module(module, 2), inputs, dense=True)
         out["jit frozen"] = lambda: jit_frozen(optimize_module(module, names=no_cl))
         # torch's own optimiser on the unoptimised module: where netc's passes give TorchScript nothing to
         # gain (a transformer's fused attention), the peer itself is the one to keep
