@@ -25,7 +25,7 @@ def test_doc_example_checks(doc, i, text):
     check_text(text, f"{doc}#{i}")
 
 
-PY_DOCS = [ROOT / "docs" / "engine.md", ROOT / "docs" / "data.md"]
+PY_DOCS = [ROOT / "docs" / "engine.md", ROOT / "docs" / "data.md", ROOT / "docs" / "inference.md"]
 PY_BLOCKS = [(p.name, i, m.group(1)) for p in PY_DOCS if p.exists()
              for i, m in enumerate(re.finditer(r"```python\n(.*?)```", p.read_text(encoding="utf-8"), re.S))]
 

@@ -125,6 +125,9 @@ def test_key_depends_on_torch_version_and_graph(model, monkeypatch):
     monkeypatch.setattr(torch, "__version__", "0.0.0")
     assert tune.decision_key(model.netc_graph, x) != key
     monkeypatch.undo()
+    monkeypatch.setattr(tune, "CANDIDATES", tune.CANDIDATES + 1)  # a candidate changed meaning
+    assert tune.decision_key(model.netc_graph, x) != key
+    monkeypatch.undo()
     other = netc.build(SPEC.replace("Dense(4)", "Dense(5)"), train=False)
     assert tune.decision_key(other.netc_graph, x) != key
 

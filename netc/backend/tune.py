@@ -29,7 +29,7 @@ within ``TOLERANCE`` (max |Δ| / max |y|). Timing is paired: every round runs ev
 a shuffled order, and a candidate's score is the median over rounds of its time / unoptimised's
 time in the same round (load that drifts cancels). The fastest is kept if it beats the unoptimised module by
 more than ``MARGIN``, else the unoptimised module is: never slower than it. The decision is keyed by the graph, the input
-shapes, the device, the thread count and the torch version, and stored as one JSON file per key in
+shapes, the device, the thread count, the torch version and ``CANDIDATES``, and stored as one JSON file per key in
 ``cache_dir`` (the run directory's ``tune/`` when the runner has one), else ``$NETC_CACHE_DIR``,
 else ``~/.cache/netc/tune``.
 """
@@ -57,6 +57,10 @@ TOLERANCE = 1e-4  # max |Δ| / max |y_unoptimised|: reassociated float32 sums of
 CACHE_ENV = "NETC_CACHE_DIR"
 MARGIN = 0.02  # a candidate is kept only when at least 2 % faster than unoptimised (paired median)
 GRAPH_MAX_BATCH = 64  # CUDA graphs pay where launches dominate: small batches
+# Part of every decision's key: bump it when a candidate's name comes to mean another module (a cached
+# choice names a candidate, so a stale one would otherwise build the new meaning unmeasured). 2: "prepacked"
+# lost its matrix products to "prepacked dense".
+CANDIDATES = 2
 
 
 def default_cache_dir() -> Path:
@@ -66,11 +70,12 @@ def default_cache_dir() -> Path:
 
 
 def decision_key(graph: Any, inputs: tuple[torch.Tensor, ...]) -> str:
-    """Hash of what the decision depends on: graph, input shapes/dtypes, device, threads, torch version."""
+    """Hash of what the decision depends on: graph, input shapes/dtypes, device, threads, torch version and
+    the candidates' meaning (``CANDIDATES``)."""
     import torch
 
     parts = [repr(graph), *(f"{tuple(x.shape)}:{x.dtype}:{x.device}" for x in inputs),
-             f"threads={torch.get_num_threads()}", f"torch={torch.__version__}"]
+             f"threads={torch.get_num_threads()}", f"torch={torch.__version__}", f"candidates={CANDIDATES}"]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
