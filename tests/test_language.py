@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 
+import netc  # noqa: E402
 from netc.backend.build import build_model  # noqa: E402
 from netc.compiler.frontend import front_end  # noqa: E402
 from netc.diagnostics import SpecError, UsageError  # noqa: E402
@@ -60,6 +61,81 @@ def test_sampling_is_seeded_and_the_cache_changes_no_token():
     a = sample(model, [5, 6, 7], 13, 16, temperature=1.0, top_k=10, seed=3)  # within the 16-position window
     assert a == sample(model, [5, 6, 7], 13, 16, temperature=1.0, top_k=10, seed=3, cached=False)
     assert len(sample(model, [5, 6, 7], 40, 16, seed=3)) == 40  # past it the cache restarts from its last half
+
+
+SEQ2SEQ_PARAMS = {"src_vocab": 30, "tgt_vocab": 29, "src_len": 9, "tgt_len": 7, "d_model": 16, "heads": 2,
+                  "ff": 32}
+DECODER_LAYER = """
+netc: 1
+name: decoder_layer
+input: {src: {shape: [9], dtype: int64}, tgt: {shape: [7], dtype: int64}}
+model:
+  memory: src → Embedding(30, 16) → PositionalEncoding(max_len=16)
+  x: tgt → Embedding(30, 16) → PositionalEncoding(max_len=16)
+  out: x → TransformerDecoderLayer(2, memory, ff=32, norm_first=true, memory_ids=src) → Dense(30)
+"""
+
+
+def _seq2seq(name: str):
+    """A seq2seq model in eval mode, random weights: the ops (post-norm, 2 layers, padded source), their
+    primitives (cross-attention as MultiHeadAttention(kv=memory, ids=src)), the numbers example, one
+    pre-norm decoder layer."""
+    from netc.compiler.check import check_file, check_text
+
+    torch.manual_seed(0)
+    if name == "pre-norm layer":
+        graph = check_text(DECODER_LAYER).main
+    elif name == "numbers example":
+        graph = check_file(ROOT / "examples" / "numbers_seq2seq.yaml",
+                           params={"vocab": 30, "src_len": 9, "tgt_len": 7, "d": 16, "heads": 2, "ff": 32}).main
+    else:
+        params = SEQ2SEQ_PARAMS | ({"layers": 2} if name == "ops" else {})
+        graph = check_file(ROOT / "specs" / f"transformer_seq2seq{'' if name == 'ops' else '_primitives'}.yaml",
+                           params=params).main
+    return netc.build(graph, train=False).eval()
+
+
+SEQ2SEQ_MODELS = ["ops", "primitives", "numbers example", "pre-norm layer"]
+
+
+@pytest.mark.parametrize("name", SEQ2SEQ_MODELS)
+def test_cached_seq2seq_steps_give_the_full_forward_logits(name):
+    model = _seq2seq(name)
+    src, tgt = torch.randint(1, 29, (3, 9)), torch.randint(1, 29, (3, 7))
+    src[1, 5:] = 0  # a padded source: the cached cross-attention leaves it out like the full pass
+    run = Cached(model, stream=model.netc_graph.inputs[1].name)
+    assert run.supports, run.why_not
+    with torch.no_grad():
+        full = model(src, tgt)
+        run.reset({model.netc_graph.inputs[0].name: src})
+        parts = [run.step(tgt[:, :2])] + [run.step(tgt[:, t:t + 1]) for t in range(2, 5)]
+        assert torch.allclose(torch.cat(parts, 1), full[:, :5], atol=1e-5)
+        # beam search's reordering: rows 2, 0, 0 of every cache (and of the source's fixed nodes) go on
+        rows = torch.tensor([2, 0, 0])
+        run.reorder(rows)
+        assert torch.allclose(run.step(tgt[rows, 5:7]), model(src[rows], tgt[rows])[:, 5:7], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ops", "primitives"])
+def test_cached_greedy_and_beam_decode_the_tokens_of_full_passes(name):
+    from netc.runner.seq2seq import beam, greedy
+
+    model = _seq2seq(name)
+    src = torch.randint(1, 29, (6, 9))
+    src[2, 4:] = 0
+    assert greedy(model, src, 7, batch=4) == greedy(model, src, 7, batch=4, cached=False)
+    assert beam(model, src[:3], 7, 3) == beam(model, src[:3], 7, 3, cached=False)
+
+
+def test_a_decoder_the_cache_cannot_step_is_named_and_decodes_without_it():
+    from netc.compiler.check import check_text
+    from netc.runner.seq2seq import greedy
+
+    text = DECODER_LAYER.replace("→ TransformerDecoderLayer", "→ GRU(16, return_sequences=true) → TransformerDecoderLayer")
+    model = netc.build(check_text(text).main, train=False).eval()
+    run = Cached(model, stream="tgt")
+    assert not run.supports and "GRU" in run.why_not
+    assert len(greedy(model, torch.randint(1, 29, (2, 9)), 7)) == 2
 
 
 def test_language_model_over_non_causal_attention_is_refused_at_the_op():

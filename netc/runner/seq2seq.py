@@ -34,48 +34,86 @@ def until_eos(ids: list[int]) -> list[int]:
     return out
 
 
+def _cached(model: torch.nn.Module, cached: bool) -> Any:
+    """The model as a :class:`~netc.runner.generate.Cached` decoder stepping its target input, or None
+    where it cannot step (then every token costs a full forward pass)."""
+    from netc.runner.generate import Cached
+
+    graph = getattr(model, "netc_graph", None)
+    if not cached or graph is None or len(graph.inputs) != 2:
+        return None
+    run = Cached(model, stream=graph.inputs[1].name)
+    return run if run.supports else None
+
+
 @torch.no_grad()
-def greedy(model: torch.nn.Module, src: torch.Tensor, length: int, batch: int = 1024) -> list[list[int]]:
-    """Greedy decoding: each step appends the most likely next token; ids up to [EOS] per source."""
+def greedy(model: torch.nn.Module, src: torch.Tensor, length: int, batch: int = 1024,
+           cached: bool = True) -> list[list[int]]:
+    """Greedy decoding: each step appends the most likely next token; ids up to [EOS] per source.
+
+    With the key/value cache the encoder runs once per batch of sources and each step is one position
+    of the decoder; without it (or for a model the cache cannot step) every step is a full forward pass."""
+    run = _cached(model, cached)
     out: list[list[int]] = []
     for i in range(0, len(src), batch):
         s = src[i:i + batch]
-        tgt = torch.full((len(s), length), PAD, dtype=torch.long, device=s.device)
-        tgt[:, 0] = BOS
         picked = torch.empty((len(s), length), dtype=torch.long, device=s.device)
-        for t in range(length):  # positions after t are padding; a causal decoder never reads them
-            nxt = model(s, tgt)[:, t].float().argmax(-1)
-            picked[:, t] = nxt
-            if t + 1 < length:
-                tgt[:, t + 1] = nxt
+        if run is not None:
+            run.reset({run.graph.inputs[0].name: s})
+            nxt = torch.full((len(s),), BOS, dtype=torch.long, device=s.device)
+            for t in range(length):
+                nxt = run.step(nxt[:, None])[:, -1].float().argmax(-1)
+                picked[:, t] = nxt
+        else:
+            tgt = torch.full((len(s), length), PAD, dtype=torch.long, device=s.device)
+            tgt[:, 0] = BOS
+            for t in range(length):  # positions after t are padding; a causal decoder never reads them
+                nxt = model(s, tgt)[:, t].float().argmax(-1)
+                picked[:, t] = nxt
+                if t + 1 < length:
+                    tgt[:, t + 1] = nxt
         out += [until_eos(r) for r in picked.tolist()]
     return out
 
 
 @torch.no_grad()
-def beam(model: torch.nn.Module, src: torch.Tensor, length: int, width: int) -> list[list[int]]:
-    """Beam search per source: keep the ``width`` most likely prefixes (summed log-probabilities)."""
+def beam(model: torch.nn.Module, src: torch.Tensor, length: int, width: int, cached: bool = True) -> list[list[int]]:
+    """Beam search per source: keep the ``width`` most likely prefixes (summed log-probabilities); with the
+    key/value cache each step is one decoder position per beam, the caches following their beams."""
+    run = _cached(model, cached)
     results = []
     for s in src:
         beams: list[tuple[float, list[int]]] = [(0.0, [])]
         done: list[tuple[float, list[int]]] = []
+        if run is not None:
+            run.reset({run.graph.inputs[0].name: s[None]})
+            logits = run.step(torch.full((1, 1), BOS, dtype=torch.long, device=src.device))[:, -1]
         for t in range(length):
-            tgt = torch.full((len(beams), length), PAD, dtype=torch.long, device=src.device)
-            tgt[:, 0] = BOS
-            for b, (_, ids) in enumerate(beams):
-                tgt[b, 1:1 + len(ids)] = torch.tensor(ids[:length - 1], dtype=torch.long)
-            logp = F.log_softmax(model(s.expand(len(beams), -1), tgt)[:, t].float(), -1)
+            if run is None:
+                tgt = torch.full((len(beams), length), PAD, dtype=torch.long, device=src.device)
+                tgt[:, 0] = BOS
+                for b, (_, ids) in enumerate(beams):
+                    tgt[b, 1:1 + len(ids)] = torch.tensor(ids[:length - 1], dtype=torch.long)
+                logits = model(s.expand(len(beams), -1), tgt)[:, t]
+            logp = F.log_softmax(logits.float(), -1)
             top = torch.topk(logp, min(width, logp.shape[-1]), dim=-1)
-            grown = [(score + float(v), ids + [int(k)]) for (score, ids), vs, ks in
-                     zip(beams, top.values, top.indices) for v, k in zip(vs, ks)]
+            grown = [(score + float(v), ids + [int(k)], b) for b, ((score, ids), vs, ks) in
+                     enumerate(zip(beams, top.values, top.indices)) for v, k in zip(vs, ks)]
             grown.sort(key=lambda c: -c[0])
-            beams = []
-            for score, ids in grown:
-                (done if ids[-1] == EOS or t == length - 1 else beams).append((score, ids))
+            beams, parents = [], []
+            for score, ids, b in grown:
+                if ids[-1] == EOS or t == length - 1:
+                    done.append((score, ids))
+                else:
+                    beams.append((score, ids))
+                    parents.append(b)
                 if len(beams) == width:
                     break
             if not beams or (len(done) >= width and max(d[0] for d in done) >= beams[0][0]):
                 break
+            if run is not None:  # the surviving beams' caches, then one step on each beam's new token
+                run.reorder(torch.tensor(parents, device=src.device))
+                logits = run.step(torch.tensor([[ids[-1]] for _, ids in beams], device=src.device))[:, -1]
         best = max(done or beams, key=lambda c: c[0])
         results.append(until_eos(best[1]))
     return results
