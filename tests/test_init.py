@@ -123,3 +123,20 @@ def test_attention_layers_initialise_their_matrices_and_keep_their_norm_scales()
     assert torch.allclose(w.T @ w, torch.eye(16), atol=1e-5)
     assert torch.equal(params["transformerencoder.layers.1.norm1.weight"].detach(), torch.ones(16))
     assert torch.equal(params["multiheadattention.out_proj.weight"].detach(), torch.zeros(16, 16))
+
+
+def test_fused_attention_in_optimised_source_keeps_the_attention_init():
+    """-O2 splits MultiHeadAttention into Dense layers: each carries the attention's init= into the source."""
+    text = spec("Dense(16) → MultiHeadAttention(4, init=orthogonal) → MultiHeadAttention(2, kv=in, init=zeros)",
+                "[6, 16]")
+    import dataclasses
+
+    from netc.compiler.passes import run_pipeline
+
+    graph = dataclasses.replace(netc.load(text).main, training=False)  # as `netc compile` (-O2 by default)
+    src = netc.compile_source(run_pipeline(graph, 2))
+    assert "scaled_dot_product_attention" in src  # fused indeed
+    for attr in ("multiheadattention_qkv", "multiheadattention", "multiheadattention_1_q",
+                 "multiheadattention_1_kv", "multiheadattention_1"):
+        scheme = "nn.init.zeros_" if attr.startswith("multiheadattention_1") else "nn.init.orthogonal_"
+        assert f"init_weights(self.{attr}, {scheme})" in src, attr

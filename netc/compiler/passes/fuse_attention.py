@@ -52,8 +52,12 @@ def fuse_attention(graph: Graph) -> Graph:
 
 
 def _dense(mha: Node, part: str, name: str, units: int, inputs: tuple[str, ...], types: dict) -> Node:
-    """One Dense layer made from ``part`` of ``mha``'s weights (recorded as ``fused_from``)."""
-    args = (("units", units), ("bias", True), ("fused_from", (mha.name, part)))
+    """One Dense layer made from ``part`` of ``mha``'s weights (recorded as ``fused_from``), initialised like
+    them: a source compiled at -O2 and trained from scratch draws its projections from the attention's
+    ``init=`` (per Dense: a kaiming scheme's fan-in is the same; xavier's fan-out is the part's rows)."""
+    init = mha.arg("init")
+    args = (("units", units), ("bias", True), ("fused_from", (mha.name, part))) + \
+        ((("init", init),) if init is not None else ())
     node = make_node("Dense", name, args, inputs, types, like=mha)
     types[node.name] = node.type
     return node
