@@ -167,6 +167,7 @@ def test_convolutions_on_inputs_no_larger_than_their_kernel_become_one_matrix_pr
     x = torch.randn(3, 3, 2, 2)
     packed = tune.prepack(optimize_module(small, 2), (x,), dense=True)
     ops = _targets(packed)
+    assert len(packed.netc_as_matrices) == 3  # the stem's convolution and the residual block's two
     # conv + ReLU, and conv + add + ReLU (the residual block's second convolution), as oneDNN linears
     assert {"mkldnn._linear_pointwise.default", "mkldnn._linear_pointwise.binary"} <= ops
     assert not any("convolution" in t for t in ops)

@@ -137,7 +137,7 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
     ShapeProp(gm).propagate(*inputs)
     g = gm.graph
     mk = torch.ops.mkldnn
-    lowered = 0
+    lowered: list[str] = []  # the convolutions run as matrix products, by module name
     for k, n in enumerate(list(g.nodes)):
         if n.op != "call_module" or type(mods[n.target]) is not nn.Conv2d:
             continue
@@ -147,7 +147,8 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
         geo = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
         shape = list(n.args[0].meta["tensor_meta"].shape)
         as_matrix = dense and _dense_pays(c, shape)
-        lowered += as_matrix
+        if as_matrix:
+            lowered.append(n.target)
         if as_matrix:
             matrix, (ho, wo) = dense_conv_weight(c.weight.detach(), tuple(shape[-2:]), c.stride, c.padding,
                                                  c.dilation)
@@ -200,6 +201,7 @@ def prepack(module: nn.Module, inputs: tuple[torch.Tensor, ...], fuse_add: bool 
         raise ValueError("no convolution's input is as small as its kernel")
     gm.delete_all_unused_submodules()
     gm.recompile()
+    gm.netc_as_matrices = tuple(lowered)  # for netc profile
     return gm
 
 

@@ -120,4 +120,6 @@ def run_profile(args: argparse.Namespace) -> int:
     chosen = tune_module(model, inputs=inputs, cache_dir=cache)
     how = "measured now" if chosen.netc_scores is not None else "from the decision cache"
     print(f"\n  netc -O2 as tuned keeps: {chosen.netc_choice} ({how})")
+    if getattr(chosen, "netc_as_matrices", ()):
+        print("  convolutions run as matrix products: " + ", ".join(chosen.netc_as_matrices))
     return EXIT_OK
