@@ -237,8 +237,10 @@ class UsageError(NetcError):
 # pyyaml, lark and jsonschema: the checker). What a missing one is called in messages.
 EXTRAS: Final = {"torch": "train", "numpy": "train", "safetensors": "train", "matplotlib": "train", "PIL": "train",
                  "tokenizers": "train", "num2words": "train",
-                 "pygls": "lsp", "lsprotocol": "lsp", "onnx": "onnx", "onnxruntime": "onnx", "optuna": "tune"}
-EXTRA_NAMES: Final = {"train": "training", "lsp": "language-server", "onnx": "ONNX", "tune": "tuning"}
+                 "pygls": "lsp", "lsprotocol": "lsp", "onnx": "onnx", "onnxruntime": "onnx", "optuna": "tune",
+                 "pyarrow": "parquet"}
+EXTRA_NAMES: Final = {"train": "training", "lsp": "language-server", "onnx": "ONNX", "tune": "tuning",
+                      "parquet": "Parquet"}
 
 
 class MissingExtra(UsageError):

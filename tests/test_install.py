@@ -114,7 +114,7 @@ def test_pyproject_declares_what_netc_imports():
     extras = {k: names(v) for k, v in project["optional-dependencies"].items()}
     for module, extra in EXTRAS.items():
         assert DISTRIBUTIONS.get(module, module).lower() in extras[extra], (module, extra)
-    assert extras["all"] == {"netc[train,lsp,onnx,tune]"}
+    assert extras["all"] == {"netc[train,lsp,onnx,tune,parquet]"}
 
 
 def _bash_blocks(text: str) -> list[list[str]]:

@@ -371,7 +371,7 @@ def format_eval(result: dict[str, Any]) -> str:
 
 
 def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data: Any = None):
-    """Raw model inputs from .npy / .npz / .csv / .jsonl, shaped as declared (one array per model input).
+    """Raw model inputs from .npy / .npz / .csv / .jsonl / .parquet, shaped as declared (one array per model input).
 
     ``data`` (the run's ``train.data``) makes the training file's format welcome: an .npz's ``x_key``
     array, a CSV's feature columns (its label column dropped).
@@ -385,7 +385,7 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data:
 
     p = Path(path)
     if not p.exists():
-        raise DataError(f"inputs file not found: {path}", hint="pass a .npy, .npz, .csv or .jsonl file of samples")
+        raise DataError(f"inputs file not found: {path}", hint="pass a .npy, .npz, .csv, .jsonl or .parquet file of samples")
     datafiles.regular(p, "file of samples")  # a FIFO or device would hang or never end
     if p.suffix == ".npy":
         arrays = {inputs[0][0]: np.load(p, allow_pickle=False)}
@@ -396,10 +396,10 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data:
             x_key = getattr(data, "x_key", None) or "x"
             if len(inputs) == 1 and not arrays and x_key in z.files:
                 arrays = {inputs[0][0]: z[x_key]}
-    elif infer_source(str(p)) == "csv":  # a table: CSV or JSON Lines
+    elif infer_source(str(p)) == "csv":  # a table: CSV, JSON Lines or Parquet
         arrays = {inputs[0][0]: table_features(p, data)}
     else:
-        raise DataError(f"{path}: unsupported inputs format {p.suffix!r}", hint="use .npy, .npz, .csv or .jsonl")
+        raise DataError(f"{path}: unsupported inputs format {p.suffix!r}", hint="use .npy, .npz, .csv, .jsonl or .parquet")
     missing = [n for n, _, _ in inputs if n not in arrays]
     if missing:
         raise DataError(f"{path}: no array for model input(s) {missing}",

@@ -285,7 +285,7 @@ def _npz(cfg: DataConfig, inputs: Inputs) -> Raw:
     return Raw(x=x, y=arrays[cfg.y_key], origin=str(p))
 
 
-# ---------------------------------------------------------------- CSV and JSON Lines tables
+# ---------------------------------------------------------------- CSV, JSON Lines and Parquet tables
 
 def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     import numpy as np
@@ -302,7 +302,7 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
 
 
 def table_features(p: Path, data: DataConfig | None) -> np.ndarray:
-    """The features of a CSV or JSON Lines file of samples (``netc predict``): the training table's feature
+    """The features of a CSV, JSON Lines or Parquet file of samples (``netc predict``): the training table's feature
     columns when the file has them, else every column but the training table's target columns."""
     import numpy as np
 
@@ -328,13 +328,8 @@ def _training_label(data: DataConfig | None) -> str | None:
     path = getattr(data, "path", None)
     if not path or infer_source(path) != "csv" or not Path(path).is_file():
         return None
-    try:
-        with datafiles.open_binary(path, datafiles.DEFAULT_MAX_BYTES, "table") as f:
-            table = tables.Table(Path(path))
-            table.start(f.readline().decode("utf-8"))
-    except (DataError, UnicodeDecodeError, OSError, EOFError):
-        return None
-    return table.header[-1] if table.header else None
+    header = tables.header_of(Path(path))
+    return header[-1] if header else None
 
 
 def _csv_columns(p: Path, header: list[str], cfg: DataConfig) -> tuple[list[str], list[int], list[int]]:
@@ -421,6 +416,11 @@ def _csv_lazy(cfg: DataConfig, inputs: Inputs) -> CsvReader | None:
     p = _need(cfg.path, "csv")
     table = tables.Table(p)
     kind = table.kind
+    if table.parquet:  # columnar: read whole (up to max_bytes), never row by row
+        if cfg.stream:
+            raise DataError(f"{p}: a Parquet file is read whole, not streamed row by row",
+                            hint="set train.data.stream: false, or write the table as CSV or JSON Lines to stream it")
+        return None
     size = datafiles.regular(p, kind).stat().st_size
     if not cfg.stream and (cfg.stream is False or size <= cfg.stream_above):
         return None

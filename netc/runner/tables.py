@@ -1,8 +1,9 @@
-"""Tables: CSV with a header row or JSON Lines (one object per line), read into rows of text cells.
+"""Tables: CSV with a header row, JSON Lines (one object per line) or Parquet, read into rows of text cells.
 
-One reader for every source that reads a table: the numeric ``csv`` source (whole or streamed row
-by row), the text sources (``text_labels``, ``pairs``) and the samples of ``netc predict``. The
-same line-located errors serve them all.
+One reader for every source that reads a table: the numeric ``csv`` source (whole, or streamed row
+by row for CSV and JSON Lines), the text sources (``text_labels``, ``pairs``) and the samples of
+``netc predict``. The same located errors serve them all: file:line for text formats, file:row for
+Parquet (read with pyarrow, the ``[parquet]`` extra: the format Hugging Face datasets publish).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from netc.diagnostics import DataError, did_you_mean
 from netc.runner import datafiles
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+PARQUET_SUFFIXES = (".parquet",)
+SUFFIXES = (".csv", ".csv.gz", *JSONL_SUFFIXES, *PARQUET_SUFFIXES)  # every table file this module reads
 
 
 class Table:
@@ -24,9 +27,10 @@ class Table:
     def __init__(self, p: Path):
         self.p = p
         self.jsonl = p.name.lower().endswith(JSONL_SUFFIXES)
-        self.first = 1 if self.jsonl else 2  # the file line of data row 0
+        self.parquet = p.name.lower().endswith(PARQUET_SUFFIXES)
+        self.first = 1 if self.jsonl or self.parquet else 2  # the file line (Parquet: the row) of data row 0
         self.header: list[str] = []
-        self.kind = "JSON Lines file" if self.jsonl else "CSV file"
+        self.kind = "JSON Lines file" if self.jsonl else "Parquet file" if self.parquet else "CSV file"
 
     def cells(self, n: int, line: str) -> list[str]:
         """Line ``n``'s cells, one string per header column ('' for an empty cell or a JSON null); a JSON
@@ -72,26 +76,54 @@ class Table:
         return None
 
 
-def cell(p: Path, n: int, key: str, v: Any) -> str:
-    """A JSON value as the text a CSV cell would hold: numbers and strings as written, true/false as
-    JSON spells them (class names), null as empty."""
+def cell(p: Path, n: int, key: str, v: Any, what: str = "key", where: str = "") -> str:
+    """A JSON (or Parquet) value as the text a CSV cell would hold: numbers and strings as written,
+    true/false as JSON spells them (class names), null as empty."""
     if v is None:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     if not isinstance(v, (int, float, str)):
-        raise DataError(f"{p}:{n}: key {key!r} holds a JSON {type(v).__name__}, not a number or a text",
+        kind = f"a JSON {type(v).__name__}" if what == "key" else f"a {type(v).__name__}"
+        raise DataError(f"{p}:{where}{n}: {what} {key!r} holds {kind}, not a number or a text",
                         hint="table values are numbers, texts (class names), true/false or null")
     return v if isinstance(v, str) else repr(v)
 
 
+def read_parquet(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
+    """A whole Parquet file (pyarrow): its column names and its rows as cells, as :func:`cell` writes them;
+    a value that is not a number, a text, a boolean or null (a list, a struct, a date) is a located error."""
+    import pyarrow as pa  # the [parquet] extra: a missing one is exit 2 naming it
+    import pyarrow.parquet as pq
+
+    table = Table(p)
+    size = datafiles.regular(p, table.kind).stat().st_size
+    if size > max_bytes:
+        raise DataError(f"{p}: {size:,} bytes, over train.data.max_bytes ({max_bytes:,})",
+                        hint="raise train.data.max_bytes if the file is meant to be this large")
+    try:
+        data = pq.read_table(p)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise DataError(f"{p}: cannot read {table.kind}: {str(e).splitlines()[0] if str(e) else e}",
+                        hint=PARQUET_HINT) from None
+    table.header = [str(c) for c in data.column_names]
+    columns = [data.column(k).to_pylist() for k in range(data.num_columns)]
+    rows = [[cell(p, r + 1, key, v, "column", "row ") for key, v in zip(table.header, values)]
+            for r, values in enumerate(zip(*columns))]
+    if not rows:
+        raise DataError(f"{p}: needs at least one data row", hint="add rows to the file")
+    return table, rows
+
+
 def read_table(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
-    """A whole CSV or JSON Lines file: its header and its data rows as cells, one per header column."""
+    """A whole CSV, JSON Lines or Parquet file: its header and its data rows as cells, one per header column."""
     import csv
     import io
     import zlib
 
     table = Table(p)
+    if table.parquet:
+        return read_parquet(p, max_bytes)
     try:
         with io.TextIOWrapper(datafiles.open_binary(p, max_bytes, table.kind), encoding="utf-8",
                               newline="") as f:
@@ -114,6 +146,23 @@ def read_table(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
 
 
 HINT = {False: "expected UTF-8 text with a header row", True: "expected UTF-8 JSON Lines, one object per line"}
+PARQUET_HINT = "expected a Parquet file (as pandas.DataFrame.to_parquet or pyarrow.parquet.write_table write it)"
+
+
+def header_of(p: Path) -> list[str]:
+    """A table file's column names without reading its rows (CSV: the header row; JSON Lines: the first
+    object's keys; Parquet: the schema); [] when the file cannot be read as a table."""
+    table = Table(p)
+    try:
+        if table.parquet:
+            import pyarrow.parquet as pq
+
+            return [str(n) for n in pq.read_schema(p).names]
+        with datafiles.open_binary(p, datafiles.DEFAULT_MAX_BYTES, table.kind) as f:
+            table.start(f.readline().decode("utf-8"))
+    except (DataError, UnicodeDecodeError, OSError, EOFError, ValueError, ImportError):
+        return []
+    return table.header
 
 
 def column_indices(p: Path, table: Table, names: list[str] | tuple[str, ...], hint: str) -> list[int]:

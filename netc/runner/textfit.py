@@ -69,11 +69,10 @@ def text_run(target: str) -> tuple[Path, str] | None:
 
 
 def _texts(args) -> list[str]:
-    """The texts to predict for: ``--prompt``, or one per line of a .txt file, or the ``text`` of each JSONL line."""
-    import json
-
-    from netc.diagnostics import DataError, UsageError
-    from netc.runner import datafiles
+    """The texts to predict for: ``--prompt``, or one per line of a .txt file, or the ``text`` column of a
+    table (CSV, JSON Lines or Parquet: the training file's format, read by the same reader)."""
+    from netc.diagnostics import UsageError
+    from netc.runner import datafiles, tables
 
     if args.prompt is not None:
         return [args.prompt]
@@ -81,15 +80,12 @@ def _texts(args) -> list[str]:
         raise UsageError("netc predict on a text run needs --prompt TEXT or a file of texts",
                          hint="e.g. --prompt 'two hundred and six', or texts.txt (one per line) or texts.jsonl")
     p = datafiles.regular(Path(args.inputs), "file of texts")
+    if p.name.lower().endswith(tables.SUFFIXES):
+        table, rows = tables.read_table(p, datafiles.DEFAULT_MAX_BYTES)
+        (at,) = tables.column_indices(p, table, ["text"], 'name the column of texts "text"')
+        return [row[at] for row in rows]
     body = datafiles.read_bytes(p, datafiles.DEFAULT_MAX_BYTES, "file of texts").decode("utf-8", "replace")
-    lines = [ln for ln in body.splitlines() if ln.strip()]
-    if p.suffix == ".jsonl":
-        try:
-            return [str(json.loads(ln)["text"]) for ln in lines]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise DataError(f"{p}: each line must be a JSON object with a 'text' key ({e})",
-                            hint='e.g. {"text": "two hundred and six"}') from None
-    return lines
+    return [ln for ln in body.splitlines() if ln.strip()]
 
 
 def _emit(rows: list[dict], output: str | None) -> None:

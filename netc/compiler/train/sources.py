@@ -57,11 +57,12 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            layout="one file written by np.savez(path, x=..., y=...): inputs x (one sample per row, any "
                   "shape that reshapes to the declared input) and targets y; several model inputs: one "
                   "array per input name; object arrays are refused (they would unpickle)"),
-    Source("csv", "a table: CSV with a header row, or JSON Lines; numeric feature columns and a label column",
+    Source("csv", "a table: CSV with a header row, JSON Lines or Parquet; numeric feature columns and a label column",
            task="any", needs_path=True, example="data/train.csv", streams=True,
            layout="UTF-8 CSV (optionally .gz) with a header row, or JSON Lines (.jsonl or .ndjson, optionally "
                   ".gz: one object per line, every line with the first line's keys, null "
-                  "for a missing value); numeric feature columns and one label column (numbers: regression "
+                  "for a missing value), or Parquet (.parquet, read whole with pyarrow: the [parquet] extra; "
+                  "not streamed); numeric feature columns and one label column (numbers: regression "
                   "or class ids; words: class names)"),
     Source("folder", "image folders, one subfolder per class (PNG/JPEG, resized to the declared input)",
            needs_path=True, normalize="minmax", example="data/images",
@@ -90,20 +91,20 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            classes=8,
            layout="read at run time from the standard library: the paragraphs (8+ words, blank-line "
                   "separated) of 8 help topics, the topic name as the class; repeated paragraphs dropped"),
-    Source("text_labels", "CSV (header row) or JSONL with a text column and a label column (text "
+    Source("text_labels", "CSV (header row), JSONL or Parquet with a text column and a label column (text "
                           "classification)", needs_path=True, text=True, normalize="none",
            example="data/reviews.csv",
-           layout="UTF-8 CSV with a header row, or JSON Lines (.jsonl, one object per line); the columns "
-                  "named by `text` and `label` (class names or ids)"),
+           layout="UTF-8 CSV with a header row, JSON Lines (.jsonl, one object per line) or Parquet (.parquet, "
+                  "the [parquet] extra); the columns named by `text` and `label` (class names or ids)"),
     Source("numbers", "English number words (num2words) and their digits, 0-9999: 'two hundred and six' "
                       "-> '206' (sequence-to-sequence, generated)", task="seq2seq", text=True, normalize="none",
            layout="generated at run time with the num2words package: 10,000 pairs (words, digits), "
                   "shuffled into splits"),
-    Source("pairs", "CSV (header row) or JSONL with a source and a target text column "
+    Source("pairs", "CSV (header row), JSONL or Parquet with a source and a target text column "
                     "(sequence-to-sequence)", task="seq2seq", needs_path=True, text=True, normalize="none",
            example="data/pairs.jsonl",
-           layout="UTF-8 CSV with a header row, or JSON Lines; the columns named by `text` (source) and "
-                  "`target`"),
+           layout="UTF-8 CSV with a header row, JSON Lines or Parquet (the [parquet] extra); the columns "
+                  "named by `text` (source) and `target`"),
 ]}
 
 TOKENIZERS = ("char", "bpe", "word")  # train.data.tokenizer: characters, byte-level BPE, whitespace words
@@ -115,7 +116,7 @@ def infer_source(path: str) -> str:
     name = p.name.lower()
     if name.endswith(".npz"):
         return "npz"
-    if name.endswith((".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson")):
+    if name.endswith((".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".parquet")):
         return "csv"  # a table; texts in a table name their source (text_labels, pairs)
     if name.endswith(".txt"):
         return "text"
