@@ -69,6 +69,11 @@ def test_a_file_that_is_not_parquet_and_one_over_max_bytes(tmp_path):
     p = write_parquet(tmp_path / "t.parquet", {"a": [1.0] * 100, "label": [0] * 100})
     with pytest.raises(DataError, match="over train.data.max_bytes"):
         load_data(DataConfig(path=p, max_bytes=100), [("x", (1,), "float32")], split=NO_SPLIT)
+    # a small file whose columns decode to far more than it holds: refused from its metadata, before reading
+    bomb = write_parquet(tmp_path / "bomb.parquet", {"a": [0.0] * 200_000, "label": [0] * 200_000})
+    size = (tmp_path / "bomb.parquet").stat().st_size
+    with pytest.raises(DataError, match=r"decodes to [\d,]+ bytes, over train.data.max_bytes"):
+        load_data(DataConfig(path=bomb, max_bytes=20 * size), [("x", (1,), "float32")], split=NO_SPLIT)
 
 
 def test_streaming_a_parquet_file_is_refused_with_a_hint_and_auto_reads_it_whole(tmp_path):

@@ -102,6 +102,16 @@ def read_parquet(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
         raise DataError(f"{p}: {size:,} bytes, over train.data.max_bytes ({max_bytes:,})",
                         hint="raise train.data.max_bytes if the file is meant to be this large")
     try:
+        # bounded before it is spent: a compressed column can decode to many times the file's size
+        # (dictionary and run-length encoding hide repeats even from the uncompressed sizes: count 8 bytes
+        # a value at least)
+        meta = pq.read_metadata(p)
+        encoded = sum(meta.row_group(g).column(c).total_uncompressed_size
+                      for g in range(meta.num_row_groups) for c in range(meta.num_columns))
+        decoded = max(encoded, 8 * meta.num_rows * meta.num_columns)
+        if decoded > max_bytes:
+            raise DataError(f"{p}: decodes to {decoded:,} bytes, over train.data.max_bytes ({max_bytes:,})",
+                            hint="raise train.data.max_bytes if the table is meant to be this large")
         data = pq.read_table(p)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{p}: cannot read {table.kind}: {str(e).splitlines()[0] if str(e) else e}",
