@@ -48,6 +48,7 @@ def test_cells_are_written_as_a_csv_would_hold_them(tmp_path):
 @pytest.mark.parametrize("columns, message", [
     ({"a": [[1, 2], [3]], "label": [0, 1]}, r"t.parquet:row 1: column 'a' holds a list, not a number or a text"),
     ({"a": [1.0, float("nan")], "label": [0, 1]}, "NaN"),
+    ({"a": ["1.5", "many"], "label": [0, 1]}, r"t.parquet:row 2: column 'a' holds 'many', not a number"),
     ({"a": [1.0, 2.0], "label": [0, 1]}, None),  # the control: reads
 ])
 def test_bad_cells_are_located_by_row(tmp_path, columns, message):

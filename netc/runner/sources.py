@@ -296,7 +296,7 @@ def _csv(cfg: DataConfig, inputs: Inputs) -> Raw:
     x = np.empty((len(rows), len(fi)), dtype=np.float64)
     labels = []
     for r, row in enumerate(rows):
-        x[r] = _csv_row(p, r + table.first, row, table.header, fi)
+        x[r] = _csv_row(table.at(r + table.first), row, table.header, fi)
         labels.append([row[i].strip() for i in li])
     return Raw(x=x, y=_csv_targets(p, labels, targets, cfg), origin=str(p))
 
@@ -313,12 +313,13 @@ def table_features(p: Path, data: DataConfig | None) -> np.ndarray:
     if not (features and all(c in header for c in features)):
         features = [h for h in header if h not in targets]
     fi = [header.index(c) for c in features]
-    x = np.array([_csv_row(p, r + table.first, row, header, fi) for r, row in enumerate(rows)],
+    x = np.array([_csv_row(table.at(r + table.first), row, header, fi) for r, row in enumerate(rows)],
                  dtype=np.float64).reshape(len(rows), len(fi))
     empty = np.argwhere(np.isnan(x))
     if len(empty):
         r, c = (int(v) for v in empty[0])
-        raise DataError(f"{p}:{r + table.first}: column '{features[c]}' is empty ({len(empty)} empty cells)",
+        raise DataError(f"{table.at(r + table.first)}: column '{features[c]}' is empty "
+                        f"({len(empty)} empty cells)",
                         hint="a prediction needs every feature value: fill the cells")
     return x
 
@@ -349,15 +350,15 @@ def _csv_columns(p: Path, header: list[str], cfg: DataConfig) -> tuple[list[str]
     return targets, [header.index(c) for c in features], [header.index(c) for c in targets]
 
 
-def _csv_row(p: Path, r: int, row: list[str], header: list[str], fi: list[int]) -> list[float]:
-    """The feature values of line ``r`` (empty cells as NaN; a row of the header's width, as tables checks it);
-    a located error for a word."""
+def _csv_row(where: str, row: list[str], header: list[str], fi: list[int]) -> list[float]:
+    """The feature values of the row at ``where`` (``Table.at``; empty cells as NaN; a row of the header's
+    width, as tables checks it); a located error for a word."""
     values = []
     for i in fi:
         try:
             values.append(float(row[i]) if row[i].strip() else float("nan"))
         except ValueError:
-            raise DataError(f"{p}:{r}: column '{header[i]}' holds {row[i]!r}, not a number",
+            raise DataError(f"{where}: column '{header[i]}' holds {row[i]!r}, not a number",
                             hint="feature columns must be numeric; drop the column with "
                                  "train.data.features") from None
     return values
@@ -402,7 +403,7 @@ class CsvReader(lazy.Reader):
                     line = f.read(int(self.offsets[r + 1] - self.offsets[r])).decode("utf-8")
                 except UnicodeDecodeError as e:
                     raise DataError(f"{table.p}:{n}: cannot read: {e}", hint=tables.HINT[table.jsonl]) from None
-                out[i] = _csv_row(table.p, n, table.cells(n, line), self.header, self.columns)
+                out[i] = _csv_row(table.at(n), table.cells(n, line), self.header, self.columns)
         return [out]
 
 

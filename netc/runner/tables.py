@@ -32,6 +32,10 @@ class Table:
         self.header: list[str] = []
         self.kind = "JSON Lines file" if self.jsonl else "Parquet file" if self.parquet else "CSV file"
 
+    def at(self, n: int) -> str:
+        """Where data line ``n`` is, for messages: ``file:n`` (Parquet: ``file:row n``)."""
+        return f"{self.p}:row {n}" if self.parquet else f"{self.p}:{n}"
+
     def cells(self, n: int, line: str) -> list[str]:
         """Line ``n``'s cells, one string per header column ('' for an empty cell or a JSON null); a JSON
         object's values in the header's order."""
