@@ -211,7 +211,7 @@ def _next_steps(spec: str, run_dir: Path, epochs: int, gan: bool, text: str | No
     new = {"language": (f"netc predict {run} --prompt 'The ' -n 200", "generate text after a prompt"),
            "seq2seq": (f"netc predict {run} --prompt TEXT --beam 3", "decode a source text (or a .txt of them)"),
            "classification": (f"netc predict {run} TEXTS.txt -o predictions.jsonl", "classify texts (one per line)"),
-           None: (f"netc predict {run} SAMPLES.npy -o predictions.csv", "predictions for new data (.npy, .npz, .csv)")}
+           None: (f"netc predict {run} SAMPLES.npy -o predictions.csv", "predictions for new data (.npy, .npz, .csv, .jsonl, .parquet)")}
     steps = ([(f"netc predict {run} -n 16 -o samples.png", "samples from the generator")] if gan else
              [(f"netc eval {run}", "metrics on the test split" if text in ("language", "seq2seq") else
                "metrics and per-class report on the test split"), new[text]])
