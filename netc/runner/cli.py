@@ -211,7 +211,8 @@ def _next_steps(spec: str, run_dir: Path, epochs: int, gan: bool, text: str | No
     new = {"language": (f"netc predict {run} --prompt 'The ' -n 200", "generate text after a prompt"),
            "seq2seq": (f"netc predict {run} --prompt TEXT --beam 3", "decode a source text (or a .txt of them)"),
            "classification": (f"netc predict {run} TEXTS.txt -o predictions.jsonl", "classify texts (one per line)"),
-           None: (f"netc predict {run} SAMPLES.npy -o predictions.csv", "predictions for new data (.npy, .npz, .csv, .jsonl, .parquet)")}
+           None: (f"netc predict {run} SAMPLES.npy -o predictions.csv",
+                  "predictions for new data (.npy, .npz, .csv, .jsonl, .parquet)")}
     steps = ([(f"netc predict {run} -n 16 -o samples.png", "samples from the generator")] if gan else
              [(f"netc eval {run}", "metrics on the test split" if text in ("language", "seq2seq") else
                "metrics and per-class report on the test split"), new[text]])
@@ -385,7 +386,8 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data:
 
     p = Path(path)
     if not p.exists():
-        raise DataError(f"inputs file not found: {path}", hint="pass a .npy, .npz, .csv, .jsonl or .parquet file of samples")
+        raise DataError(f"inputs file not found: {path}",
+                        hint="pass a .npy, .npz, .csv, .jsonl or .parquet file of samples")
     datafiles.regular(p, "file of samples")  # a FIFO or device would hang or never end
     if p.suffix == ".npy":
         arrays = {inputs[0][0]: np.load(p, allow_pickle=False)}
@@ -399,7 +401,8 @@ def read_inputs(path: str, inputs: list[tuple[str, tuple[Any, ...], str]], data:
     elif infer_source(str(p)) == "csv":  # a table: CSV, JSON Lines or Parquet
         arrays = {inputs[0][0]: table_features(p, data)}
     else:
-        raise DataError(f"{path}: unsupported inputs format {p.suffix!r}", hint="use .npy, .npz, .csv, .jsonl or .parquet")
+        raise DataError(f"{path}: unsupported inputs format {p.suffix!r}",
+                        hint="use .npy, .npz, .csv, .jsonl or .parquet")
     missing = [n for n, _, _ in inputs if n not in arrays]
     if missing:
         raise DataError(f"{path}: no array for model input(s) {missing}",
