@@ -127,6 +127,21 @@ def test_cached_greedy_and_beam_decode_the_tokens_of_full_passes(name):
     assert beam(model, src[:3], 7, 3) == beam(model, src[:3], 7, 3, cached=False)
 
 
+def test_causal_cross_attention_is_left_to_full_passes():
+    """MultiHeadAttention(kv=memory, causal=true) masks memory positions by the query's position: not a fixed
+    memory the cache can hold, so decoding runs full passes (same tokens)."""
+    from netc.compiler.check import check_text
+    from netc.runner.seq2seq import greedy
+
+    text = DECODER_LAYER.replace("TransformerDecoderLayer(2, memory, ff=32, norm_first=true, memory_ids=src)",
+                                 "MultiHeadAttention(2, kv=memory, causal=true)").replace("[9]", "[7]")
+    model = netc.build(check_text(text).main, train=False).eval()
+    run = Cached(model, stream="tgt")
+    assert not run.supports and "not plain cross-attention" in run.why_not
+    src = torch.randint(1, 29, (3, 7))
+    assert greedy(model, src, 7) == greedy(model, src, 7, cached=False)
+
+
 def test_a_decoder_the_cache_cannot_step_is_named_and_decodes_without_it():
     from netc.compiler.check import check_text
     from netc.runner.seq2seq import greedy

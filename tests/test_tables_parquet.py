@@ -39,10 +39,25 @@ def test_parquet_reads_as_the_same_table_as_csv(tmp_path):
 
 
 def test_cells_are_written_as_a_csv_would_hold_them(tmp_path):
-    p = write_parquet(tmp_path / "t.parquet", {"i": [1, None], "f": [0.5, 2.0], "s": ["x", "y"], "b": [True, False]})
+    p = write_parquet(tmp_path / "t.parquet", {"i": [1, None], "f": [0.5, float("nan")], "s": ["x", "y"],
+                                                "b": [True, False]})
     table, rows = tables.read_table(tmp_path / "t.parquet", 1 << 20)
     assert table.header == ["i", "f", "s", "b"] and table.kind == "Parquet file"
-    assert rows == [["1", "0.5", "x", "true"], ["", "2.0", "y", "false"]] and p.endswith("t.parquet")
+    # null and NaN are both a missing value, as an empty CSV cell
+    assert rows == [["1", "0.5", "x", "true"], ["", "", "y", "false"]] and p.endswith("t.parquet")
+
+
+def test_the_index_pandas_stores_is_not_a_column(tmp_path):
+    """pandas writes a shuffled or filtered DataFrame's index as a last column (__index_level_0__): read as
+    the table's last column it would become the label; it is left out."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({k: [r[k] for r in ROWS] for k in ROWS[0]}).sample(frac=1, random_state=0)
+    df.to_parquet(tmp_path / "shuffled.parquet")
+    assert "__index_level_0__" in pq.read_schema(tmp_path / "shuffled.parquet").names  # pandas did store it
+    table, rows = tables.read_table(tmp_path / "shuffled.parquet", 1 << 20)
+    assert table.header == ["a", "b", "species"] and tables.header_of(tmp_path / "shuffled.parquet") == table.header
+    ds = load_data(DataConfig(path=str(tmp_path / "shuffled.parquet")), [("x", (2,), "float32")], split=NO_SPLIT)
+    assert ds.class_names == ["setosa", "virginica"]
 
 
 @pytest.mark.parametrize("columns, message", [

@@ -118,8 +118,9 @@ class Cached:
                 self.why_not = self.why_not or f"{node.name} ({node.op}) reads the stream as other than its first input"
                 kind = "unsupported"
             elif node.op == "MultiHeadAttention" and seqs:
-                if seqs[0] in moving:
-                    self.why_not = self.why_not or f"{node.name} ({node.op}) attends to a sequence that grows"
+                if seqs[0] in moving or opdef.is_causal(node.args):  # a causal cross-attention's mask moves
+                    self.why_not = self.why_not or (f"{node.name} ({node.op}) is not plain cross-attention to a "
+                                                    "fixed memory")
                 kind = "cross"
             elif node.op in SELF_ATTENTION:
                 if seqs or not opdef.is_causal(node.args):

@@ -63,7 +63,7 @@ class Table:
             near = did_you_mean(missing[0], [k for k in obj if k not in self.header]) if missing else None
             raise DataError(f"{self.p}:{n}: {what}; line 1 has {', '.join(self.header)}",
                             hint=f"{near + ' ' if near else ''}every line needs the keys of the first line")
-        return [cell(self.p, n, k, obj[k]) for k in self.header]
+        return [cell(self.at(n), k, obj[k]) for k in self.header]
 
     def check_width(self, n: int, row: list[str],
                     hint: str = "every row needs one value per column (quote cells holding commas)") -> None:
@@ -80,18 +80,27 @@ class Table:
         return None
 
 
-def cell(p: Path, n: int, key: str, v: Any, what: str = "key", where: str = "") -> str:
-    """A JSON (or Parquet) value as the text a CSV cell would hold: numbers and strings as written,
-    true/false as JSON spells them (class names), null as empty."""
-    if v is None:
+def cell(at: str, key: str, v: Any, what: str = "key") -> str:
+    """A JSON (``what="key"``) or Parquet (``"column"``) value at ``at`` (:meth:`Table.at`) as the text a CSV
+    cell would hold: numbers and strings as written, true/false as JSON spells them (class names), null
+    (and a Parquet NaN) as empty."""
+    if v is None or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     if not isinstance(v, (int, float, str)):
         kind = f"a JSON {type(v).__name__}" if what == "key" else f"a {type(v).__name__}"
-        raise DataError(f"{p}:{where}{n}: {what} {key!r} holds {kind}, not a number or a text",
+        raise DataError(f"{at}: {what} {key!r} holds {kind}, not a number or a text",
                         hint="table values are numbers, texts (class names), true/false or null")
     return v if isinstance(v, str) else repr(v)
+
+
+def _parquet_columns(schema: Any) -> list[str]:
+    """A Parquet schema's data columns: without the index pandas stores beside them (``__index_level_0__``
+    after a shuffle or a filter), which would otherwise be read as a feature, or as the label."""
+    meta = schema.pandas_metadata or {}
+    index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+    return [str(n) for n in schema.names if n not in index]
 
 
 def read_parquet(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
@@ -116,13 +125,14 @@ def read_parquet(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
         if decoded > max_bytes:
             raise DataError(f"{p}: decodes to {decoded:,} bytes, over train.data.max_bytes ({max_bytes:,})",
                             hint="raise train.data.max_bytes if the table is meant to be this large")
-        data = pq.read_table(p)
+        names = _parquet_columns(pq.read_schema(p))
+        data = pq.read_table(p, columns=names)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{p}: cannot read {table.kind}: {str(e).splitlines()[0] if str(e) else e}",
                         hint=PARQUET_HINT) from None
-    table.header = [str(c) for c in data.column_names]
+    table.header = [h.strip() for h in names]
     columns = [data.column(k).to_pylist() for k in range(data.num_columns)]
-    rows = [[cell(p, r + 1, key, v, "column", "row ") for key, v in zip(table.header, values)]
+    rows = [[cell(table.at(r + 1), key, v, "column") for key, v in zip(table.header, values)]
             for r, values in enumerate(zip(*columns))]
     if not rows:
         raise DataError(f"{p}: needs at least one data row", hint="add rows to the file")
@@ -171,7 +181,7 @@ def header_of(p: Path) -> list[str]:
         if table.parquet:
             import pyarrow.parquet as pq
 
-            return [str(n) for n in pq.read_schema(p).names]
+            return [h.strip() for h in _parquet_columns(pq.read_schema(p))]
         with datafiles.open_binary(p, datafiles.DEFAULT_MAX_BYTES, table.kind) as f:
             table.start(f.readline().decode("utf-8"))
     except (DataError, UnicodeDecodeError, OSError, EOFError, ValueError, ImportError):
