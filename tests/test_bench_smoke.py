@@ -34,3 +34,9 @@ def test_decode_bench_checks_the_cached_tokens_and_prints_both_decodings(capsys)
     out = capsys.readouterr().out
     for row in ("| numbers_seq2seq | greedy |", "| transformer_seq2seq | beam 3 (1 sources) |"):
         assert row in out
+
+
+def test_token_ids_bench_checks_both_encodings_and_prints_each(capsys):
+    assert _bench("token_ids").main(["--mb", "0.3", "--kinds", "char"]) == 0
+    out = capsys.readouterr().out
+    assert "| char | one call | 300,000 |" in out and "| char | piecewise (encode_ids) | 300,000 |" in out

@@ -13,7 +13,7 @@ pytest.importorskip("tokenizers")
 import netc  # noqa: E402
 from netc.backend.build import build_model  # noqa: E402
 from netc.compiler.frontend import front_end  # noqa: E402
-from netc.diagnostics import SpecError, UsageError  # noqa: E402
+from netc.diagnostics import DataError, SpecError, UsageError  # noqa: E402
 from netc.runner.config import TrainConfig  # noqa: E402
 from netc.runner.generate import Cached, sample  # noqa: E402
 from netc.runner.text import language_data  # noqa: E402
@@ -224,6 +224,40 @@ def test_sequence_outputs_are_jsonl_or_npy_never_csv(tmp_path, capsys):
     assert np.load(tmp_path / "p.npy").shape == (3, 5)
     with pytest.raises(UsageError):
         _predict_sequences(out, "classification", str(tmp_path / "p.csv"))
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe", "word"])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_piecewise_encoding_gives_the_ids_of_one_call(kind, lowercase):
+    """encode_ids cuts the text into pieces (here of ~300 characters: dozens of cuts) at single spaces between
+    words; every tokenizer kind gives the ids of one encode over the whole text."""
+    import pydoc_data.topics
+
+    from netc.runner.text import TextTokenizer
+
+    text = "".join(pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics)[:6])
+    text += "  two  spaces, tabs\tand\n\nnew  lines; ünïcödé wörds 12 34 x" * 20 + " ends with a space "
+    tok = TextTokenizer.train(kind, text.split("\n\n"), 400, lowercase)
+    whole = tok.encode(text)
+    pieces = tok.encode_ids(text, chunk=300)
+    assert pieces.dtype.name == "int64" and pieces.tolist() == whole and len(text) // 300 > 20
+    assert tok.encode_ids("").tolist() == [] and tok.encode_ids("nospaces" * 100, chunk=10).tolist() == \
+        tok.encode("nospaces" * 100)
+
+
+def test_a_corpus_larger_than_memory_is_refused_before_tokenizing(tmp_path, monkeypatch):
+    from netc.runner import stream
+    from netc.runner import text as text_module
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some words here. " * 2000)
+    monkeypatch.setattr(stream, "available_memory", lambda: 1000)
+    called = []
+    monkeypatch.setattr(text_module.TextTokenizer, "encode_ids", lambda *a, **k: called.append(1))
+    cfg = TrainConfig.from_dict({"data": {"source": "text", "path": str(corpus), "tokenizer": "char"}})
+    with pytest.raises(DataError, match=r"c.txt: 34,000 characters need about .* but .* is available") as e:
+        language_data(cfg, [("x", (16,), "int64")])
+    assert "train.data.limit" in e.value.hint and not called
 
 
 def test_tokenizers_round_trip_and_save(tmp_path):

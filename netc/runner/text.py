@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from netc.diagnostics import DataError, MissingExtra
+from netc.runner import datafiles
 from netc.runner.config import TrainConfig
 from netc.runner.data import Dataset, Split, _count, _to_device
 from netc.runner.sources import SOURCES, Inputs
@@ -40,6 +41,22 @@ def _tokenizers():
     except ModuleNotFoundError as e:
         raise MissingExtra.of("netc train", e) or e from None
     return tokenizers
+
+
+CHUNK_CHARS = 1 << 20  # characters per tokenizer call (encode_ids): bounds its per-token bookkeeping
+_GAP = None
+
+
+def _gap_after(text: str, at: int) -> int:
+    """The first position at or after ``at`` that is a single space between two non-space characters (a
+    cut there changes no token), else the end of the text."""
+    import re
+
+    global _GAP
+    if _GAP is None:
+        _GAP = re.compile(r"(?<=\S) (?=\S)")
+    m = _GAP.search(text, at)
+    return m.start() if m else len(text)
 
 
 class TextTokenizer:
@@ -109,6 +126,22 @@ class TextTokenizer:
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids
 
+    def encode_ids(self, text: str, chunk: int = CHUNK_CHARS) -> np.ndarray:
+        """``encode(text)`` as an int64 array, a piece of about ``chunk`` characters at a time.
+
+        ``tokenizers`` keeps hundreds of bytes per token beside the id (offsets, token strings, masks):
+        one call on a 20 MB text peaked at 7.7 GB. Pieces end inside a word gap — a single space between
+        two non-space characters — where no tokenizer here joins across (characters, whitespace-split
+        words, byte-level BPE whose pre-tokens start at that space), so the ids equal one call's
+        (tests/test_language.py compares them for each kind).
+        """
+        out, start, n = [], 0, len(text)
+        while start < n:
+            end = n if n - start <= chunk else _gap_after(text, start + chunk)
+            out.append(np.asarray(self.tok.encode(text[start:end], add_special_tokens=False).ids, dtype=np.int64))
+            start = end
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=False)]
 
@@ -166,7 +199,24 @@ class LMData:
     test_ids: np.ndarray | None
 
 
-def _blocks(ids: list[int], block: int, name: str, origin: str) -> np.ndarray:
+BYTES_PER_CHAR = 32  # a corpus in memory, per character at worst (a token per character): int64 ids, their
+# blocks, the n-gram baselines' copy and the text itself; plus one piece's tokenizer bookkeeping (CHUNK_CHARS)
+
+
+def _check_memory(chars: int, origin: str) -> None:
+    """Refuse a corpus whose ids would not fit in the memory available now, before tokenizing it."""
+    from netc.runner import stream
+
+    need = BYTES_PER_CHAR * chars + 400 * CHUNK_CHARS
+    free = stream.available_memory()
+    if free is not None and need > free:
+        size = datafiles.size_text
+        raise DataError(f"{origin}: {chars:,} characters need about {size(need)} in memory as token ids and "
+                        f"blocks, but {size(free)} is available",
+                        hint="train on part of it with train.data.limit (characters), or on a machine with more memory")
+
+
+def _blocks(ids: np.ndarray, block: int, name: str, origin: str) -> np.ndarray:
     a = np.asarray(ids, dtype=np.int64)
     n = (len(a) - 1) // block
     if n < 1:
@@ -188,17 +238,17 @@ def language_data(cfg: TrainConfig, inputs: Inputs, device: torch.device | str =
         corpus = corpus[:cfg.data.limit]
     block = cfg.data.block or _length(inputs, 0, "a language model")
     n = len(corpus)
+    _check_memory(n, raw.origin)  # before the tokenizer is trained or any id is made
     n_test, n_val = _count(n, cfg.split.test, "test", raw.origin), _count(n, cfg.split.val, "val", raw.origin)
     parts = {"train": corpus[:n - n_val - n_test], "val": corpus[n - n_val - n_test:n - n_test],
              "test": corpus[n - n_test:]}
     # the tokenizer sees the training text only; paragraphs as the unit (BPE merges never cross them)
     tok = tokenizer_for(cfg, [p for p in parts["train"].split("\n\n") if p], saved)
-    ids = {k: tok.encode(v) for k, v in parts.items() if v}
+    ids = {k: tok.encode_ids(v) for k, v in parts.items() if v}
     cpt = {k: len(parts[k]) / max(len(v), 1) for k, v in ids.items()}
     blocks = {k: torch.from_numpy(_blocks(v, block, k, raw.origin)).to(device) for k, v in ids.items()}
-    return LMData(blocks["train"], blocks.get("val"), blocks.get("test"), cpt, tok, block,
-                  np.asarray(ids["train"], dtype=np.int64),
-                  np.asarray(ids["test"], dtype=np.int64) if "test" in ids else None)
+    return LMData(blocks["train"], blocks.get("val"), blocks.get("test"), cpt, tok, block, ids["train"],
+                  ids.get("test"))
 
 
 def ngram_perplexity(train: np.ndarray, test: np.ndarray, vocab: int, order: int) -> float:
