@@ -29,6 +29,19 @@ def batch() -> torch.Tensor:
     return x
 
 
+def padded_equals_alone(text: str, seed: int, label: tuple) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """Build ``text`` (seeded), run the padded batch, and check each sample's output against the sample
+    alone; returns the model, the batch and its outputs."""
+    torch.manual_seed(seed)
+    m = netc.build(text, train=False)
+    x = batch()
+    with torch.no_grad():
+        y = m(x)
+    for i, ref in enumerate(alone(text, m.state_dict(), x)):
+        assert torch.allclose(y[i], ref, atol=1e-5), (*label, LENGTHS[i])
+    return m, x, y
+
+
 def alone(model_text: str, weights: dict, x: torch.Tensor) -> list[torch.Tensor]:
     """Each sample through the same weights, unpadded: the same model built for its own length, no ids."""
     out = []
@@ -44,13 +57,7 @@ def alone(model_text: str, weights: dict, x: torch.Tensor) -> list[torch.Tensor]
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_the_last_state_of_a_padded_sample_is_that_of_the_sample_alone(rnn, bidirectional):
     text = spec(f"{rnn}(6, layers=2, bidirectional={str(bidirectional).lower()})", "Dense(3)")
-    torch.manual_seed(0)
-    m = netc.build(text, train=False)
-    x = batch()
-    with torch.no_grad():
-        y = m(x)
-    for i, ref in enumerate(alone(text, m.state_dict(), x)):
-        assert torch.allclose(y[i], ref, atol=1e-5), (rnn, bidirectional, LENGTHS[i])
+    m, x, y = padded_equals_alone(text, 0, (rnn, bidirectional))
     plain = netc.build(text.replace(", ids=tokens", ""), train=False)
     plain.load_state_dict(m.state_dict())
     with torch.no_grad():  # the control: without ids the padding changes the short samples' states
@@ -60,13 +67,7 @@ def test_the_last_state_of_a_padded_sample_is_that_of_the_sample_alone(rnn, bidi
 @pytest.mark.parametrize("mode", ["mean", "max", "first", "last"])
 def test_sequences_and_pooling_see_the_real_steps_only(mode):
     text = spec("LSTM(6, bidirectional=true, return_sequences=true)", f"SeqPool({mode}, ids=tokens) → Dense(3)")
-    torch.manual_seed(1)
-    m = netc.build(text, train=False)
-    x = batch()
-    with torch.no_grad():
-        y = m(x)
-    for i, ref in enumerate(alone(text, m.state_dict(), x)):
-        assert torch.allclose(y[i], ref, atol=1e-5), (mode, LENGTHS[i])
+    padded_equals_alone(text, 1, (mode,))
 
 
 def test_padded_steps_output_zeros_and_the_optimised_module_agrees():

@@ -95,9 +95,11 @@ def dense_conv_weight(weight: torch.Tensor, in_hw: tuple[int, int], stride: tupl
                       padding: tuple[int, int], dilation: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
     """The (Cout·Ho·Wo, Cin·H·W) matrix of a groups=1 convolution on an (H, W) input, NCHW order on both
     sides, and (Ho, Wo): ``conv(x).flatten(1) == x.flatten(1) @ matrix.T``. Each entry is one weight or 0."""
+    from netc.compiler.ops.conv import conv_out
+
     cout, cin, kh, kw = weight.shape
     (h, w), (sh, sw), (ph, pw), (dh, dw) = in_hw, stride, padding, dilation
-    ho, wo = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    ho, wo = conv_out(h, kh, sh, ph, dh), conv_out(w, kw, sw, pw, dw)
     big = weight.new_zeros(cout, ho, wo, cin, h, w)
     for i in range(ho):
         for j in range(wo):
@@ -113,12 +115,13 @@ def _dense_pays(c: nn.Conv2d, shape: list[int]) -> bool:
     """A convolution whose input is no larger than its kernel (ResNet's last stage at small images: a 3×3
     kernel over 2×2) costs no more multiply-adds as one matrix product — padded taps vanish — and a
     matrix product keeps the vector units busier than a convolution over four positions."""
+    from netc.compiler.ops.conv import conv_out
+
     h, w = shape[-2:]
     kh, kw = c.kernel_size
     if c.groups != 1 or h * w > kh * kw:
         return False
-    ho = (h + 2 * c.padding[0] - c.dilation[0] * (kh - 1) - 1) // c.stride[0] + 1
-    wo = (w + 2 * c.padding[1] - c.dilation[1] * (kw - 1) - 1) // c.stride[1] + 1
+    ho, wo = (conv_out(n, k, s, p, d) for n, k, s, p, d in zip((h, w), c.kernel_size, c.stride, c.padding, c.dilation))
     return ho > 0 and wo > 0 and c.in_channels * h * w * c.out_channels * ho * wo <= DENSE_MAX
 
 

@@ -191,7 +191,6 @@ INIT = Arg("init", "str", None, doc="weight initialiser: " + ", ".join(INIT_NAME
                                     "else torch's)", choices=INIT_NAMES, nullable=True, keyword_only=True)
 
 
-
 def pad_args(ref: str = "ids", of: str = "the input sequence", effect: str = "are not attended to") -> list[Arg]:
     """The padding-mask arguments of the ops that can leave padded positions out: a reference to the token
     ids (N, S) and the padding id (declare ``pad_id_arg="pad_id"`` too)."""

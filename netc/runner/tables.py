@@ -125,7 +125,7 @@ def read_parquet(p: Path, max_bytes: int) -> tuple[Table, list[list[str]]]:
         if decoded > max_bytes:
             raise DataError(f"{p}: decodes to {decoded:,} bytes, over train.data.max_bytes ({max_bytes:,})",
                             hint="raise train.data.max_bytes if the table is meant to be this large")
-        names = _parquet_columns(pq.read_schema(p))
+        names = _parquet_columns(meta.schema.to_arrow_schema())  # the footer already read: no second open
         data = pq.read_table(p, columns=names)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{p}: cannot read {table.kind}: {str(e).splitlines()[0] if str(e) else e}",

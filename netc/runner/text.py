@@ -16,6 +16,7 @@ The data sets built here:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +45,11 @@ def _tokenizers():
 
 
 CHUNK_CHARS = 1 << 20  # characters per tokenizer call (encode_ids): bounds its per-token bookkeeping
-_GAP = None
+_GAP = re.compile(r"(?<=\S) (?=\S)")  # a single space between two non-space characters
 
 
 def _gap_after(text: str, at: int) -> int:
-    """The first position at or after ``at`` that is a single space between two non-space characters (a
-    cut there changes no token), else the end of the text."""
-    import re
-
-    global _GAP
-    if _GAP is None:
-        _GAP = re.compile(r"(?<=\S) (?=\S)")
+    """The first word gap (``_GAP``) at or after ``at`` — a cut there changes no token — else the text's end."""
     m = _GAP.search(text, at)
     return m.start() if m else len(text)
 
